@@ -1,0 +1,163 @@
+"""The Domain kind: a team's self-serve workspace (cluster-scoped)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from datamesh.api.common import (
+    CONDITIONS_LIST_SCHEMA,
+    ApiModel,
+    Classification,
+    ClassificationLabel,
+    ColumnName,
+    Condition,
+    Description,
+    DnsLabel,
+    Quantity,
+    Rule,
+    ShortText,
+    TableName,
+)
+from datamesh.api.dataproduct import Resources
+
+SourceFormat = Literal["delta", "parquet", "csv", "json"]
+
+
+class SourceColumn(ApiModel):
+    """A column of a source table worth declaring: its PII flag and classification."""
+
+    name: ColumnName
+    pii: bool = False
+    """Whether the column holds personally identifiable information."""
+    classification: ClassificationLabel | None = None
+    """Classification label, e.g. PERSONAL.EMAIL."""
+
+
+class Source(ApiModel):
+    """A raw table the domain ingests and offers to data products."""
+
+    name: TableName
+    """Table name as products refer to it, e.g. bronze.crm.customers."""
+    location: Annotated[str, Field(min_length=1, max_length=1024)]
+    """Path or object-store URI of the table's files."""
+    format: SourceFormat = "delta"
+    """delta, parquet, csv or json."""
+    options: Annotated[dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=50)] = Field(
+        default_factory=dict
+    )
+    """Reader options passed to Spark, e.g. {header: "true"} for csv."""
+    description: Description | None = None
+    classification: Classification = "internal"
+    """Sensitivity of the table as a whole."""
+    columns: Annotated[list[SourceColumn], Field(max_length=500)] = Field(default_factory=list)
+    """Columns that carry PII or a classification (others need not be listed)."""
+
+
+class PersistentVolume(ApiModel):
+    """A PersistentVolumeClaim to hold the domain's products."""
+
+    size: Quantity = "10Gi"
+    storage_class_name: ShortText | None = None
+    mount_path: Annotated[str, Field(pattern=r"^/.*", max_length=1024)] = "/data"
+    """Where build pods mount the volume; products are stored below it."""
+
+
+class Storage(ApiModel):
+    """Where the domain's products are published."""
+
+    rules = (
+        Rule(
+            "!has(self.volume) || !self.location.contains('://')",
+            "a volume holds a filesystem path, not an object-store URI",
+            lambda m: m.volume is None or "://" not in m.location,
+        ),
+    )
+
+    location: Annotated[str, Field(min_length=1, max_length=1024)]
+    """Filesystem path or object-store URI (s3a://, abfss://, gs://) under which products are written."""
+    volume: PersistentVolume | None = None
+    """Provision a PVC for the location (filesystem paths only)."""
+
+
+class Quota(ApiModel):
+    """ResourceQuota for the domain's namespace."""
+
+    cpu: Quantity | None = None
+    """Total CPU requests and limits."""
+    memory: Quantity | None = None
+    """Total memory requests and limits."""
+    pods: Annotated[int, Field(ge=1, le=10000)] | None = None
+    """Maximum number of pods."""
+
+
+class DomainCompute(ApiModel):
+    """Compute defaults for the domain's builds, and its quota."""
+
+    driver: Resources = Field(default_factory=Resources)
+    """Default driver resources."""
+    executor: Resources = Field(default_factory=Resources)
+    """Default executor resources."""
+    executors: Annotated[int, Field(ge=0, le=100)] = 0
+    """Default executor count (0: Spark local mode inside the build pod)."""
+    quota: Quota | None = None
+    """Namespace ResourceQuota."""
+
+
+class DomainSpec(ApiModel):
+    """A team's workspace: who owns it, where it stores products, what raw tables it offers."""
+
+    owner: Annotated[str, Field(min_length=1, max_length=253)]
+    """Accountable owner of the domain."""
+    description: Annotated[str, Field(min_length=1, max_length=4096)]
+    """What the domain covers."""
+    namespace: DnsLabel | None = None
+    """Namespace the domain owns (default: the Domain's name)."""
+    team_groups: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
+    """Groups that may create and edit DataProducts in the domain."""
+    reader_groups: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
+    """Groups that may view the domain's DataProducts."""
+    storage: Storage
+    """Where products are published."""
+    compute: DomainCompute = Field(default_factory=DomainCompute)
+    """Compute defaults and quota."""
+    sources: Annotated[list[Source], Field(max_length=200)] = Field(default_factory=list)
+    """Raw tables the domain ingests."""
+
+
+class DomainStatus(ApiModel):
+    """Observed state of the domain's workspace."""
+
+    observed_generation: int | None = None
+    conditions: Annotated[list[Condition], Field(json_schema_extra=CONDITIONS_LIST_SCHEMA)] = Field(
+        default_factory=list
+    )
+    """Ready, plus NamespaceReady, AccessReady, StorageReady, CatalogSynced."""
+    namespace: str | None = None
+    """The namespace provisioned for the domain."""
+    products: int | None = None
+    """Number of DataProducts in the domain."""
+    storage_location: str | None = None
+    """Resolved storage location."""
+
+
+class Domain(ApiModel):
+    """A domain: a team's self-serve workspace in the mesh."""
+
+    api_version: Literal["datamesh.dev/v1alpha1"] = "datamesh.dev/v1alpha1"
+    kind: Literal["Domain"] = "Domain"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: DomainSpec
+    status: DomainStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace_name(self) -> str:
+        return self.spec.namespace or self.name
+
+    def source(self, name: str) -> Source | None:
+        return next((s for s in self.spec.sources if s.name == name), None)

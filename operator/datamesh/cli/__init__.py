@@ -1,0 +1,1 @@
+"""The `datamesh` command line."""

@@ -1,0 +1,39 @@
+"""`datamesh` entry point: parses arguments and hands each subcommand to its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from datamesh import __version__
+
+# Subcommand -> module with `add_arguments(parser)` and `run(args) -> int`. Modules load lazily so
+# `datamesh validate` does not pay for Spark or kopf imports.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("datamesh.cli.validate", "check manifests offline; exit 1 listing every problem"),
+    "import": ("datamesh.cli.import_seed", "convert a seed-format contract into a DataProduct manifest"),
+    "crds": ("datamesh.cli.crds", "write the CRDs generated from the API models"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datamesh", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"datamesh {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    code: int = module.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
