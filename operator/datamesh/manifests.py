@@ -101,7 +101,8 @@ def parse(body: dict[str, Any]) -> BaseModel:
     """Parse a manifest into its model; raises ValidationError or ValueError for an unknown kind."""
     kind = body.get("kind")
     if body.get("apiVersion") != API_VERSION or kind not in MODELS:
-        raise ValueError(f"not a {API_VERSION} Domain, DataProduct or GovernancePolicy: {body.get('apiVersion')}/{kind}")
+        found = f"{body.get('apiVersion')}/{kind}"
+        raise ValueError(f"not a {API_VERSION} Domain, DataProduct or GovernancePolicy: {found}")
     return MODELS[str(kind)].model_validate(body)
 
 

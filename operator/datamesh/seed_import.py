@@ -53,7 +53,7 @@ def convert(seed: dict[str, Any], *, transform: Transform | None = None, namespa
     if "qualityChecks" in governance:
         governance["qualityChecks"] = [_check(c) for c in governance["qualityChecks"]]
     if transform is not None:
-        spec["transform"] = transform.to_wire()
+        spec["transform"] = transform.model_dump(by_alias=True, exclude_unset=True, mode="json")
     new_metadata: dict[str, Any] = {"name": metadata.pop("name", None)}
     if namespace:
         new_metadata["namespace"] = namespace

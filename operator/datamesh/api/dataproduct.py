@@ -402,8 +402,16 @@ class BuildInfo(ApiModel):
     finished_at: datetime | None = None
     duration_seconds: float | None = None
     outcome: Literal["Running", "Published", "QualityFailed", "Failed"] | None = None
+    """Running, Published, QualityFailed or Failed."""
+    reason: str | None = None
+    """CamelCase reason of a failure, e.g. SqlError, SchemaViolation, DeadlineExceeded, Unschedulable."""
     message: Annotated[str, Field(max_length=4096)] | None = None
     attempt: int | None = None
+    """1 for the first try of a trigger; retries count up."""
+    generation: int | None = None
+    """The metadata.generation the build was for."""
+    token: str | None = None
+    """What triggered it, as a stable key (deterministic Job names derive from it)."""
 
 
 class DataProductStatus(ApiModel):
@@ -431,6 +439,10 @@ class DataProductStatus(ApiModel):
     """The most recent build."""
     next_build_at: datetime | None = None
     """When the next scheduled build is due."""
+    upstream_versions: dict[str, int] = Field(default_factory=dict)
+    """Table versions of the upstream products the published data was built from."""
+    handled_rebuild_request: str | None = None
+    """The last datamesh.dev/rebuild annotation value acted on."""
 
 
 class DataProduct(ApiModel):

@@ -29,6 +29,7 @@ class SourceColumn(ApiModel):
     """A column of a source table worth declaring: its PII flag and classification."""
 
     name: ColumnName
+    """Column name in the source table."""
     pii: bool = False
     """Whether the column holds personally identifiable information."""
     classification: ClassificationLabel | None = None
@@ -49,6 +50,7 @@ class Source(ApiModel):
     )
     """Reader options passed to Spark, e.g. {header: "true"} for csv."""
     description: Description | None = None
+    """What the table holds."""
     classification: Classification = "internal"
     """Sensitivity of the table as a whole."""
     columns: Annotated[list[SourceColumn], Field(max_length=500)] = Field(default_factory=list)
@@ -59,7 +61,9 @@ class PersistentVolume(ApiModel):
     """A PersistentVolumeClaim to hold the domain's products."""
 
     size: Quantity = "10Gi"
+    """Requested size of the claim."""
     storage_class_name: ShortText | None = None
+    """StorageClass of the claim (default: the cluster's default class)."""
     mount_path: Annotated[str, Field(pattern=r"^/.*", max_length=1024)] = "/data"
     """Where build pods mount the volume; products are stored below it."""
 

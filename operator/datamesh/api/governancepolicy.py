@@ -65,6 +65,7 @@ class AccessRule(ApiModel):
     name: ShortText | None = None
     """Name reported in decisions."""
     effect: Literal["Permit", "Deny"]
+    """Permit or Deny when the condition holds."""
     dnf_condition: Annotated[
         list[Annotated[list[AttributeMatch], Field(min_length=1, max_length=20)]], Field(min_length=1, max_length=20)
     ]
@@ -75,7 +76,9 @@ class RetentionBounds(ApiModel):
     """Allowed range of governance.retention."""
 
     min: Duration | None = None
+    """Shortest retention allowed."""
     max: Duration | None = None
+    """Longest retention allowed."""
 
 
 class ProductRule(ApiModel):
@@ -84,6 +87,7 @@ class ProductRule(ApiModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][-A-Za-z0-9_.]*$", max_length=128)]
     """Name reported with every violation."""
     description: Description | None = None
+    """Why the rule exists, shown with violations."""
     required_fields: Annotated[list[RequirableField], Field(max_length=10)] | None = None
     """Fields that must be set and non-empty."""
     pii_requires_classification: bool | None = None
@@ -113,6 +117,7 @@ class GovernancePolicySpec(ApiModel):
     """Federated governance rules."""
 
     description: Description | None = None
+    """What the policy is for."""
     scope: PolicyScope = Field(default_factory=PolicyScope)
     """Which products the product rules apply to."""
     access_rules: Annotated[list[AccessRule], Field(max_length=100)] = Field(default_factory=list)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             " until spec.transform is set (use --sql or --python)",
             file=sys.stderr,
         )
-    body = product.to_wire()
-    body.pop("status", None)
+    # Only what the seed said (plus what the conversion added): defaults stay implicit, as in the source.
+    body = product.model_dump(by_alias=True, exclude_unset=True, mode="json")
     sys.stdout.write(yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
     return 0

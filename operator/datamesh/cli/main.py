@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("datamesh.cli.validate", "check manifests offline; exit 1 listing every problem"),
     "import": ("datamesh.cli.import_seed", "convert a seed-format contract into a DataProduct manifest"),
     "crds": ("datamesh.cli.crds", "write the CRDs generated from the API models"),
+    "operator": ("datamesh.cli.operator_cmd", "run the operator against the current kubeconfig"),
 }
 
 

@@ -1,0 +1,63 @@
+# datamesh-operator: the two commands that matter are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+export DATAMESH_CACHE ?= $(HOME)/.cache/datamesh
+export K8S_VERSION ?= v1.36.3
+KUBE_BIN := $(DATAMESH_CACHE)/kube/$(K8S_VERSION)/bin
+KUBECTL := $(KUBE_BIN)/kubectl
+DEV_KUBECONFIG := $(CURDIR)/.devcluster/kubeconfig
+
+.PHONY: help venv kube crds crds-check lint test test-fast cluster-up cluster-down demo demo-down bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> Python environment in $(VENV) (pip caches downloads; pyspark is ~450 MB the first time)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q --progress-bar on -e '.[spark,dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv with the package, Spark extra and dev tools
+
+kube: venv ## build the Kubernetes control-plane binaries (cached under $DATAMESH_CACHE)
+	@$(PY) -m devcluster build >/dev/null
+
+crds: venv ## regenerate crds/*.yaml from the pydantic models
+	@$(PY) -m datamesh.cli.main crds --out crds
+
+crds-check: venv
+	@$(PY) -m datamesh.cli.main crds --out crds --check
+
+lint: venv ## ruff and mypy
+	@echo "==> ruff"; $(VENV)/bin/ruff check operator tests bench
+	@echo "==> mypy"; $(VENV)/bin/mypy
+
+test: venv kube lint crds-check ## the whole suite: lint, CRD drift, unit and real-cluster tests
+	@echo "==> pytest (starts its own control plane unless KUBECONFIG is set)"
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: venv ## unit tests only (no cluster, no Spark)
+	@$(VENV)/bin/pytest -m "not cluster and not spark" $(PYTEST_ARGS)
+
+cluster-up: kube ## start the local control plane; writes .devcluster/kubeconfig
+	@$(PY) -m devcluster up --dir .devcluster
+
+cluster-down: venv ## stop the local control plane
+	@$(PY) -m devcluster down --dir .devcluster
+
+demo: cluster-up ## set up and run the demo on the embedded defaults
+	@KUBECONFIG=$(DEV_KUBECONFIG) KUBECTL=$(KUBECTL) PY=$(PY) bash scripts/demo.sh
+
+demo-down: cluster-down ## stop the demo (control plane included)
+
+bench: venv ## benchmarks (print figures; not tests)
+	@$(PY) bench/build.py
+
+clean: cluster-down ## remove local state (keeps the build cache)
+	rm -rf .devcluster .devcluster-test .demo

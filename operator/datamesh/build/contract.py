@@ -1,0 +1,129 @@
+"""What the operator hands a build and what the build hands back.
+
+The operator resolves everything a build needs (input locations, access decisions, output location)
+into a `BuildRequest`; the build pod runs `python -m datamesh.build` with it and reports a `BuildResult`
+on stdout and in `/dev/termination-log`, where the operator reads it from the pod status. Both sides
+import this module, so the wire format cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from datamesh.api.common import ApiModel
+from datamesh.api.dataproduct import CheckResult, DataProductSpec
+from datamesh.api.domain import SourceFormat
+
+#: Kubernetes keeps at most 4096 bytes of a container's termination message.
+TERMINATION_MESSAGE_LIMIT = 4096
+REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
+TERMINATION_LOG = "/dev/termination-log"
+
+PiiMode = Literal["exclude", "mask", "clear"]
+
+
+class ResolvedInput(ApiModel):
+    """An input with its location resolved and the consumer's view of its PII columns decided."""
+
+    view: str
+    """Name the transform sees: the input's alias, or its source name (backtick-quoted in SQL)."""
+    kind: Literal["source", "product"]
+    ref: str
+    """The source table name or `namespace/product` reference as declared."""
+    domain: str
+    location: str
+    format: SourceFormat = "delta"
+    options: dict[str, str] = Field(default_factory=dict)
+    pii_columns: list[str] = Field(default_factory=list)
+    """Columns of this input that hold PII."""
+    pii: PiiMode = "clear"
+    """What the consuming product may see of pii_columns: exclude, mask (sha2 hash) or clear."""
+
+
+class BuildRequest(ApiModel):
+    """Everything one build needs; serialised as JSON into the build pod's environment."""
+
+    namespace: str
+    name: str
+    domain: str
+    generation: int = 0
+    run_id: str
+    trigger: str = "spec"
+    spec: DataProductSpec
+    inputs: list[ResolvedInput]
+    output_location: str
+    """Where the Delta table is published."""
+    no_op: bool = False
+    """Skip Spark entirely and report success: the scale benchmark measures only the control loop."""
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_wire(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> BuildRequest:
+        return cls.model_validate_json(text)
+
+
+Outcome = Literal["Published", "QualityFailed", "Failed", "NoOp"]
+
+
+class RetentionResult(ApiModel):
+    column: str
+    cutoff: datetime
+    rows_removed: int
+
+
+class BuildResult(ApiModel):
+    """The outcome of one build."""
+
+    outcome: Outcome
+    run_id: str | None = None
+    message: Annotated[str, Field(max_length=2048)] | None = None
+    """One line saying why a build did not publish."""
+    reason: str | None = None
+    """CamelCase reason for conditions: InputMissing, SqlError, SchemaViolation, QualityFailed, StorageError..."""
+    quality_score: float | None = None
+    checks: list[CheckResult] = Field(default_factory=list)
+    row_count: int | None = None
+    table_version: int | None = None
+    location: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    data_updated_at: datetime | None = None
+    input_versions: dict[str, int] = Field(default_factory=dict)
+    retention: RetentionResult | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.outcome in ("Published", "NoOp")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_wire(), separators=(",", ":"))
+
+    def to_termination_message(self) -> str:
+        """The result as JSON of at most 4096 bytes: passing checks go first, then messages shrink."""
+        text = self.to_json()
+        if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
+            return text
+        slim = self.model_copy(deep=True)
+        slim.checks = [c for c in slim.checks if not c.passed]
+        slim.input_versions = {}
+        for check in slim.checks:
+            check.message = None
+        text = slim.to_json()
+        while len(text.encode()) > TERMINATION_MESSAGE_LIMIT and slim.checks:
+            slim.checks.pop()
+            text = slim.to_json()
+        if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and slim.message:
+            slim.message = slim.message[:500]
+            text = slim.to_json()
+        return text
+
+    @classmethod
+    def from_json(cls, text: str) -> BuildResult:
+        return cls.model_validate_json(text)

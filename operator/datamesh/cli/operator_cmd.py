@@ -1,0 +1,35 @@
+"""`datamesh operator`: run the operator against the current kubeconfig (all namespaces)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--namespace", action="append", help="watch only these namespaces (default: all)")
+    parser.add_argument("--standalone", action="store_true", help="no peering (a single operator instance)")
+    parser.add_argument("--peering", default=None, help="kopf peering object name for HA (default: none)")
+    parser.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--verbose", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    import datamesh.controller.handlers  # noqa: F401  (registers the handlers)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not args.namespace,
+            namespaces=args.namespace or (),
+            standalone=args.standalone or args.peering is None,
+            peering_name=args.peering,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0

@@ -1,0 +1,33 @@
+"""Operator settings, read once from the environment (DATAMESH_*)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"DATAMESH_{name}", default)
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    #: Image of build pods (the dev node ignores it and runs the command with the project's Python).
+    image: str = field(default_factory=lambda: _env("BUILD_IMAGE", "ghcr.io/datamesh-operator/datamesh:0.1.0"))
+    image_pull_policy: str = field(default_factory=lambda: _env("BUILD_IMAGE_PULL_POLICY", "IfNotPresent"))
+    #: Service account build pods run as, created by the Domain controller in every domain namespace.
+    builder_service_account: str = "datamesh-builder"
+    #: A host folder mounted at the same path in build pods, holding the lake (empty: no mount).
+    lake_host_path: str = field(default_factory=lambda: _env("LAKE_HOST_PATH", "/var/lib/datamesh/lake"))
+    #: Skip Spark in build pods and report success: the scale benchmark measures only the control loop.
+    noop_builds: bool = field(default_factory=lambda: _env("NOOP_BUILDS", "") == "1")
+    max_attempts: int = field(default_factory=lambda: int(_env("MAX_BUILD_ATTEMPTS", "3")))
+    retry_backoff_seconds: float = field(default_factory=lambda: float(_env("RETRY_BACKOFF_SECONDS", "30")))
+    #: A build pod still unscheduled after this long is failed with reason Unschedulable.
+    pending_timeout_seconds: float = field(default_factory=lambda: float(_env("PENDING_TIMEOUT_SECONDS", "300")))
+    default_build_timeout_seconds: int = 3600
+    #: Upstream publications closer together than this are folded into one downstream rebuild.
+    coalesce_seconds: float = field(default_factory=lambda: float(_env("COALESCE_SECONDS", "5")))
+    #: Concurrent reconciles (each is mostly API calls; builds themselves run in pods).
+    workers: int = field(default_factory=lambda: int(_env("WORKERS", "4")))
+    ttl_seconds_after_finished: int = 3600

@@ -1,0 +1,156 @@
+"""Resolving a product's inputs against the mesh: locations, readiness, cycles and access."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from datamesh.api import DataProduct
+from datamesh.api.dataproduct import Input
+from datamesh.build.contract import PiiMode, ResolvedInput
+from datamesh.controller.world import World
+
+
+@dataclass(frozen=True)
+class Access:
+    """Whether the consuming domain may read an input, and what it sees of the PII columns."""
+
+    allowed: bool
+    pii: PiiMode = "clear"
+    reason: str = ""
+
+
+#: (consumer product, input, owning domain of the input, producing product or None for a source) -> Access
+AccessDecider = Callable[[DataProduct, Input, str, DataProduct | None], Access]
+
+
+def allow_all(consumer: DataProduct, item: Input, domain: str, producer: DataProduct | None) -> Access:
+    return Access(True, "clear" if domain == consumer.spec.domain else "mask")
+
+
+@dataclass
+class Resolution:
+    inputs: list[ResolvedInput] = field(default_factory=list)
+    upstream_versions: dict[str, int] = field(default_factory=dict)
+    """`namespace/name` of each upstream product -> its published table version."""
+    problem_reason: str | None = None
+    problem_message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_reason is None
+
+
+def view_name(item: Input) -> str:
+    if item.alias:
+        return item.alias
+    if item.source:
+        return item.source
+    return (item.product or "").replace("-", "_")
+
+
+def output_location(product: DataProduct, world: World) -> str | None:
+    """Where the product publishes: its delta output's location, else <domain storage>/<name>."""
+    for output in product.spec.outputs:
+        if output.format == "delta" and output.location:
+            return output.location
+    domain = world.domains.get(product.spec.domain)
+    if domain is None:
+        return None
+    return f"{domain.spec.storage.location.rstrip('/')}/{product.name}"
+
+
+def find_cycle(product: DataProduct, world: World) -> list[str] | None:
+    """A path of product references leading back to `product`, if there is one."""
+    start = (product.namespace or world.namespace_of(product.spec.domain), product.name)
+
+    def upstreams(of: DataProduct) -> list[tuple[str, str]]:
+        return [
+            (world.namespace_of(i.domain or of.spec.domain), i.product) for i in of.spec.inputs if i.product is not None
+        ]
+
+    stack: list[tuple[tuple[str, str], list[str]]] = [(key, [f"{start[0]}/{start[1]}"]) for key in upstreams(product)]
+    seen: set[tuple[str, str]] = set()
+    while stack:
+        key, path = stack.pop()
+        path = [*path, f"{key[0]}/{key[1]}"]
+        if key == start:
+            return path
+        if key in seen:
+            continue
+        seen.add(key)
+        upstream = world.products.get(key)
+        if upstream is not None:
+            stack.extend((nxt, path) for nxt in upstreams(upstream))
+    return None
+
+
+def resolve_inputs(product: DataProduct, world: World, decide: AccessDecider = allow_all) -> Resolution:
+    """Every input resolved, or the first problem: DomainNotFound, SourceNotFound, UpstreamNotFound,
+    UpstreamNotReady, Cycle or AccessDenied (the reason names the input)."""
+    resolution = Resolution()
+    cycle = find_cycle(product, world)
+    if cycle:
+        resolution.problem_reason = "Cycle"
+        resolution.problem_message = "inputs form a cycle: " + " -> ".join(cycle)
+        return resolution
+    for item in product.spec.inputs:
+        domain_name = item.domain or product.spec.domain
+        domain = world.domains.get(domain_name)
+        label = item.source or item.product
+        if domain is None:
+            return _fail(resolution, "DomainNotFound", f"input {label}: domain {domain_name!r} does not exist")
+        if item.source is not None:
+            source = domain.source(item.source)
+            if source is None:
+                return _fail(
+                    resolution, "SourceNotFound", f"input {label}: domain {domain_name!r} has no source {label!r}"
+                )
+            access = decide(product, item, domain_name, None)
+            if not access.allowed:
+                return _fail(resolution, "AccessDenied", f"input {label}: {access.reason}")
+            resolution.inputs.append(
+                ResolvedInput(
+                    view=view_name(item),
+                    kind="source",
+                    ref=item.source,
+                    domain=domain_name,
+                    location=source.location,
+                    format=source.format,
+                    options=dict(source.options),
+                    pii_columns=[c.name for c in source.columns if c.pii],
+                    pii=access.pii,
+                )
+            )
+            continue
+        namespace = domain.namespace_name
+        upstream = world.products.get((namespace, item.product or ""))
+        ref = f"{namespace}/{item.product}"
+        if upstream is None:
+            return _fail(resolution, "UpstreamNotFound", f"input {ref}: no such DataProduct")
+        access = decide(product, item, domain_name, upstream)
+        if not access.allowed:
+            return _fail(resolution, "AccessDenied", f"input {ref}: {access.reason}")
+        status = upstream.status
+        if status is None or status.table_version is None or not status.location:
+            return _fail(resolution, "UpstreamNotReady", f"input {ref}: has not published data yet")
+        resolution.upstream_versions[ref] = status.table_version
+        resolution.inputs.append(
+            ResolvedInput(
+                view=view_name(item),
+                kind="product",
+                ref=ref,
+                domain=domain_name,
+                location=status.location,
+                format="delta",
+                pii_columns=[c.name for c in upstream.spec.schema_ if c.pii],
+                pii=access.pii,
+            )
+        )
+    return resolution
+
+
+def _fail(resolution: Resolution, reason: str, message: str) -> Resolution:
+    resolution.problem_reason = reason
+    resolution.problem_message = message
+    return resolution

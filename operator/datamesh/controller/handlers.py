@@ -1,0 +1,92 @@
+"""The kopf handlers: thin translations of watch events and finalizers into Runtime calls.
+
+This is the only module that uses kopf's decorators. Run it with `datamesh operator`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from datamesh.controller import governance_glue
+from datamesh.controller.config import OperatorConfig
+from datamesh.controller.kube import Kube, load_credentials
+from datamesh.controller.runtime import DomainInUse, Runtime
+
+GROUP, VERSION = "datamesh.dev", "v1alpha1"
+BUILD_JOBS = {"app.kubernetes.io/managed-by": "datamesh-operator"}
+
+
+def _runtime(memo: kopf.Memo) -> Runtime:
+    runtime: Runtime = memo["runtime"]
+    return runtime
+
+
+@kopf.on.startup()
+async def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
+) -> None:
+    # kopf's own bookkeeping lives under our prefix and never in .status (which our CRD schema prunes).
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # A watch that dies silently makes an operator blind (kopf #585, #957): bound every stream.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 60
+    settings.posting.level = logging.WARNING
+    # Retries of our finalizers back off; permanent failures are status, not infinite retries.
+    settings.execution.max_workers = 8
+    config = OperatorConfig()
+    runtime = Runtime(Kube(load_credentials()), config)
+    governance_glue.install(runtime)
+    memo["runtime"] = runtime
+    runtime.queue.start()
+    logger.info("datamesh operator started with %d reconcile workers", config.workers)
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    runtime = memo.get("runtime")
+    if runtime is not None:
+        await runtime.queue.stop()
+        await runtime.kube.close()
+
+
+@kopf.on.event(GROUP, VERSION, "dataproducts")
+def product_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _runtime(memo).observe_product(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event(GROUP, VERSION, "domains")
+def domain_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _runtime(memo).observe_domain(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event(GROUP, VERSION, "governancepolicies")
+def policy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _runtime(memo).observe_policy(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=BUILD_JOBS)
+def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _runtime(memo).observe_job(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.delete(GROUP, VERSION, "dataproducts", retries=5, backoff=5)
+async def product_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _runtime(memo).finalize_product(dict(body))
+
+
+@kopf.on.delete(GROUP, VERSION, "domains", backoff=10)
+async def domain_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    try:
+        await _runtime(memo).finalize_domain(dict(body))
+    except DomainInUse as error:
+        raise kopf.TemporaryError(str(error), delay=10) from error

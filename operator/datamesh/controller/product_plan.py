@@ -1,0 +1,447 @@
+"""Plan one reconcile of a DataProduct: desired status, the build to launch, events, when to look again.
+
+Pure: everything it needs arrives as arguments (the product, a World snapshot, its build Jobs, the time),
+and everything it decides comes back as a `ProductPlan` that runtime.py carries out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from datamesh.api import DataProduct
+from datamesh.api.dataproduct import BuildInfo, DataProductStatus
+from datamesh.api.durations import format_duration
+from datamesh.build.contract import BuildRequest, BuildResult
+from datamesh.controller import conditions as cond
+from datamesh.controller import scheduling
+from datamesh.controller.config import OperatorConfig
+from datamesh.controller.graph import AccessDecider, allow_all, output_location, resolve_inputs
+from datamesh.controller.jobs import build_job, job_name
+from datamesh.controller.world import World
+
+REBUILD_ANNOTATION = "datamesh.dev/rebuild"
+#: Failures a retry can cure (infrastructure); anything else waits for a new spec, data or request.
+RETRYABLE = {"PodFailed", "StorageError", "DeadlineExceeded", "Unschedulable", "DevNodeRestarted", "PodDeleted"}
+
+Compliance = Callable[[DataProduct, World], tuple[bool, bool, str]]
+"""(product, world) -> (compliant, blocking, message): blocking when a Deny-enforced rule is violated."""
+
+
+def always_compliant(product: DataProduct, world: World) -> tuple[bool, bool, str]:
+    return True, False, ""
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the planner needs to know about one build Job (and its pod)."""
+
+    name: str
+    generation: int
+    token: str
+    attempt: int
+    trigger: str
+    run_id: str
+    created_at: datetime
+    active: bool
+    finished: bool
+    failure_reason: str | None = None
+    upstream_versions: dict[str, int] = field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: BuildResult | None = None
+    pod_message: str | None = None
+    unschedulable: bool = False
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class ProductPlan:
+    status: DataProductStatus
+    create_job: dict[str, Any] | None = None
+    delete_jobs: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+    def wake(self, seconds: float) -> None:
+        seconds = max(0.5, seconds)
+        self.requeue_after = seconds if self.requeue_after is None else min(self.requeue_after, seconds)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: str
+    token: str
+    attempt: int = 1
+
+
+def plan_product(
+    product: DataProduct,
+    world: World,
+    jobs: list[JobView],
+    now: datetime,
+    config: OperatorConfig,
+    *,
+    compliance: Compliance = always_compliant,
+    decide: AccessDecider = allow_all,
+) -> ProductPlan:
+    generation = int(product.metadata.get("generation") or 0)
+    old = product.status or DataProductStatus()
+    status = old.model_copy(deep=True)
+    plan = ProductPlan(status=status)
+    desired: list[cond.Desired] = []
+
+    latest = max(jobs, key=lambda j: j.created_at, default=None)
+    if latest is not None and latest.finished:
+        _fold_result(product, status, latest, plan, now)
+    elif latest is not None and latest.unschedulable:
+        plan.delete_jobs.append(latest.name)
+        _record_failure(status, latest, "Unschedulable", "build pod could not be scheduled in time", now)
+        plan.events.append(Event("Warning", "BuildFailed", f"job {latest.name}: pod could not be scheduled"))
+    running = latest if latest is not None and latest.active and not latest.unschedulable else None
+
+    validated = _validate(product, world)
+    desired.append(validated)
+    compliant, blocking, violations = compliance(product, world)
+    desired.append(
+        cond.Desired(cond.COMPLIANT, "True", "Compliant", "satisfies every governance policy in scope")
+        if compliant
+        else cond.Desired(cond.COMPLIANT, "False", "PolicyViolation", violations)
+    )
+    resolution = resolve_inputs(product, world, decide) if validated.status == "True" else None
+    if resolution is None:
+        desired.append(cond.Desired(cond.INPUTS_READY, "Unknown", "NotValidated", "the spec is not valid"))
+    elif resolution.ok:
+        desired.append(cond.Desired(cond.INPUTS_READY, "True", "Resolved", f"{len(resolution.inputs)} inputs ready"))
+    else:
+        desired.append(
+            cond.Desired(cond.INPUTS_READY, "False", resolution.problem_reason or "", resolution.problem_message)
+        )
+
+    desired.extend(_build_conditions(product, status, running))
+    fresh = _freshness(product, status, now, plan)
+    desired.append(fresh)
+    old_fresh = cond.find(old.conditions, cond.FRESH)
+    if old_fresh is not None and old_fresh.status == "True" and fresh.status == "False":
+        plan.events.append(Event("Warning", "Stale", fresh.message))
+
+    can_build = (
+        validated.status == "True"
+        and resolution is not None
+        and resolution.ok
+        and not blocking
+        and product.spec.transform is not None
+        and running is None
+        and not plan.delete_jobs
+    )
+    status.next_build_at = scheduling.next_build(
+        product.spec,
+        data_updated_at=status.data_updated_at,
+        last_started_at=status.last_build.started_at if status.last_build else None,
+        last_duration=status.last_build.duration_seconds if status.last_build else None,
+        created_at=_created(product, now),
+    )
+    if can_build and resolution is not None:
+        trigger = _choose_trigger(product, status, resolution.upstream_versions, world, now, config, plan)
+        if trigger is not None:
+            _launch(product, world, status, trigger, resolution, generation, now, config, plan)
+            running_desired = _build_conditions(product, status, running=True)
+            desired = [d for d in desired if d.type not in {c.type for c in running_desired}] + running_desired
+    elif running is not None:
+        plan.wake(30)  # look at the pod again: a build stuck Pending is failed after pending_timeout_seconds
+
+    if status.next_build_at is not None:
+        plan.wake((status.next_build_at - now).total_seconds())
+    summary_of = [d for d in desired if d.type in cond.PRODUCT_SUMMARY_OF]
+    if blocking is False:
+        summary_of = [d for d in summary_of if d.type != cond.COMPLIANT]
+    ready = cond.summarize(summary_of, ready_message=_ready_message(status))
+    status.conditions = cond.merge(old.conditions, [*desired, ready], generation=generation, now=now)
+    if validated.status == "True":
+        status.observed_generation = generation
+    return plan
+
+
+def _created(product: DataProduct, now: datetime) -> datetime:
+    raw = product.metadata.get("creationTimestamp")
+    if isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str):
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return now
+
+
+def _validate(product: DataProduct, world: World) -> cond.Desired:
+    domain = world.domains.get(product.spec.domain)
+    if domain is None:
+        return cond.Desired(cond.VALIDATED, "False", "DomainNotFound", f"domain {product.spec.domain!r} does not exist")
+    if product.namespace and product.namespace != domain.namespace_name:
+        return cond.Desired(
+            cond.VALIDATED,
+            "False",
+            "WrongNamespace",
+            f"domain {domain.name!r} owns namespace {domain.namespace_name!r}; create the product there",
+        )
+    return cond.Desired(cond.VALIDATED, "True", "Valid", "the contract is valid")
+
+
+def _build_conditions(product: DataProduct, status: DataProductStatus, running: object) -> list[cond.Desired]:
+    last = status.last_build
+    if product.spec.transform is None:
+        return [
+            cond.Desired(cond.BUILT, "False", "NoTransform", "the contract has no transform; nothing to build"),
+            cond.Desired(cond.QUALITY_PASSED, "Unknown", "NotBuilt", "no build yet"),
+        ]
+    finished = last is not None and last.outcome not in (None, "Running")
+    if not finished or last is None:
+        reason = "Building" if running else "Pending"
+        message = f"build {last.job} running" if running and last else "waiting for the first build"
+        return [
+            cond.Desired(cond.BUILT, "Unknown", reason, message),
+            cond.Desired(cond.QUALITY_PASSED, "Unknown", "NotBuilt", "no build yet"),
+        ]
+    out: list[cond.Desired] = []
+    if last.outcome == "Published":
+        version = f"version {status.table_version}" if status.table_version is not None else "published"
+        out.append(cond.Desired(cond.BUILT, "True", "Published", f"{version}, {status.row_count} rows ({last.job})"))
+    else:
+        out.append(cond.Desired(cond.BUILT, "False", last.reason or "BuildFailed", last.message or ""))
+    if last.outcome == "QualityFailed":
+        out.append(cond.Desired(cond.QUALITY_PASSED, "False", "QualityFailed", last.message or "quality checks failed"))
+    elif last.outcome == "Published":
+        score = f"{status.quality_score:.3f}" if status.quality_score is not None else "n/a"
+        out.append(
+            cond.Desired(
+                cond.QUALITY_PASSED,
+                "True",
+                "ChecksPassed",
+                f"quality score {score} >= {product.spec.sla.quality_score}; {len(status.checks)} checks",
+            )
+        )
+    else:
+        out.append(
+            cond.Desired(cond.QUALITY_PASSED, "Unknown", "NotChecked", "the last build did not reach the checks")
+        )
+    return out
+
+
+def _freshness(product: DataProduct, status: DataProductStatus, now: datetime, plan: ProductPlan) -> cond.Desired:
+    if status.data_updated_at is None:
+        return cond.Desired(cond.FRESH, "False", "NoData", "nothing published yet")
+    deadline = scheduling.stale_at(product.spec, status.data_updated_at)
+    age = format_duration(now - status.data_updated_at)
+    if deadline is not None and now < deadline:
+        plan.wake((deadline - now).total_seconds())
+        return cond.Desired(cond.FRESH, "True", "WithinSla", f"data age {age}, SLA {product.spec.sla.freshness}")
+    return cond.Desired(cond.FRESH, "False", "Stale", f"data age {age} exceeds the SLA of {product.spec.sla.freshness}")
+
+
+def _ready_message(status: DataProductStatus) -> str:
+    if status.table_version is None:
+        return ""
+    score = f"{status.quality_score:.3f}" if status.quality_score is not None else "n/a"
+    return f"version {status.table_version} published, quality {score}"
+
+
+def _upstream_token(versions: dict[str, int]) -> str:
+    return "upstream:" + hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _choose_trigger(
+    product: DataProduct,
+    status: DataProductStatus,
+    upstream_versions: dict[str, int],
+    world: World,
+    now: datetime,
+    config: OperatorConfig,
+    plan: ProductPlan,
+) -> Trigger | None:
+    """The reason to build now, if any, in priority order: spec, manual request, upstream, schedule."""
+    generation = int(product.metadata.get("generation") or 0)
+    last = status.last_build
+    candidates: list[Trigger] = []
+    if status.table_version is None or last is None or last.generation != generation:
+        candidates.append(Trigger("spec", f"spec:g{generation}"))
+    request = (product.metadata.get("annotations") or {}).get(REBUILD_ANNOTATION)
+    if request and request != status.handled_rebuild_request:
+        candidates.append(Trigger("manual", f"manual:{request}"))
+    if status.table_version is not None and upstream_versions and upstream_versions != status.upstream_versions:
+        settle = _upstream_settle_time(product, world, config)
+        if settle is not None and now < settle:
+            plan.wake((settle - now).total_seconds())
+        else:
+            candidates.append(Trigger("upstream", _upstream_token(upstream_versions)))
+    if not product.spec.suspend and status.next_build_at is not None and now >= status.next_build_at:
+        candidates.append(Trigger("schedule", f"schedule:{scheduling.schedule_slot(status.next_build_at)}"))
+    for candidate in candidates:
+        chosen = _retry_or_fresh(candidate, last, now, config, plan)
+        if chosen is not None:
+            return chosen
+    return None
+
+
+def _upstream_settle_time(product: DataProduct, world: World, config: OperatorConfig) -> datetime | None:
+    """Fold a burst of upstream publications into one rebuild: wait until the newest is `coalesce` old."""
+    newest = None
+    for item in product.spec.inputs:
+        if item.product is None:
+            continue
+        upstream = world.product(item.domain or product.spec.domain, item.product)
+        if upstream and upstream.status and upstream.status.data_updated_at:
+            stamp = upstream.status.data_updated_at
+            newest = stamp if newest is None or stamp > newest else newest
+    return None if newest is None else newest + timedelta(seconds=config.coalesce_seconds)
+
+
+def _retry_or_fresh(
+    candidate: Trigger, last: BuildInfo | None, now: datetime, config: OperatorConfig, plan: ProductPlan
+) -> Trigger | None:
+    if last is None or last.token != candidate.token:
+        return candidate
+    if last.outcome in (None, "Running", "Published"):
+        return None  # this trigger was served (or is being served)
+    attempt = last.attempt or 1
+    if last.reason not in RETRYABLE or attempt >= config.max_attempts:
+        return None  # a deterministic failure: wait for a new spec, data or rebuild request
+    retry_at = (last.finished_at or now) + timedelta(seconds=config.retry_backoff_seconds * 2 ** (attempt - 1))
+    if now < retry_at:
+        plan.wake((retry_at - now).total_seconds())
+        return None
+    return Trigger(candidate.kind, candidate.token, attempt + 1)
+
+
+def _launch(
+    product: DataProduct,
+    world: World,
+    status: DataProductStatus,
+    trigger: Trigger,
+    resolution: Any,
+    generation: int,
+    now: datetime,
+    config: OperatorConfig,
+    plan: ProductPlan,
+) -> None:
+    domain = world.domains[product.spec.domain]
+    name = job_name(product.name, generation, trigger.token, trigger.attempt)
+    location = output_location(product, world) or ""
+    request = BuildRequest(
+        namespace=domain.namespace_name,
+        name=product.name,
+        domain=product.spec.domain,
+        generation=generation,
+        run_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{product.metadata.get('uid', '')}/{name}")),
+        trigger=trigger.kind,
+        spec=product.spec,
+        inputs=resolution.inputs,
+        output_location=location,
+        no_op=config.noop_builds,
+    )
+    plan.create_job = build_job(
+        product,
+        domain,
+        request,
+        name=name,
+        trigger=trigger.kind,
+        token=trigger.token,
+        attempt=trigger.attempt,
+        upstream_versions=resolution.upstream_versions,
+        config=config,
+    )
+    status.last_build = BuildInfo(
+        job=name,
+        trigger=trigger.kind,
+        run_id=request.run_id,
+        started_at=now,
+        outcome="Running",
+        attempt=trigger.attempt,
+        generation=generation,
+        token=trigger.token,
+    )
+    if trigger.kind == "manual":
+        status.handled_rebuild_request = trigger.token.removeprefix("manual:")
+    plan.events.append(
+        Event("Normal", "BuildStarted", f"started job {name} (trigger: {trigger.kind}, attempt {trigger.attempt})")
+    )
+    plan.wake(30)
+
+
+def _record_failure(status: DataProductStatus, job: JobView, reason: str, message: str, now: datetime) -> None:
+    status.last_build = BuildInfo(
+        job=job.name,
+        trigger=job.trigger,
+        run_id=job.run_id,
+        started_at=job.started_at or job.created_at,
+        finished_at=job.finished_at or now,
+        duration_seconds=((job.finished_at or now) - (job.started_at or job.created_at)).total_seconds(),
+        outcome="Failed",
+        reason=reason,
+        message=message[:4096],
+        attempt=job.attempt,
+        generation=job.generation,
+        token=job.token,
+    )
+
+
+def _fold_result(
+    product: DataProduct, status: DataProductStatus, job: JobView, plan: ProductPlan, now: datetime
+) -> None:
+    """Write a finished Job's outcome into the status, once."""
+    last = status.last_build
+    if last is not None and last.job == job.name and last.outcome not in (None, "Running"):
+        return
+    result = job.result
+    if result is None:
+        reason = job.failure_reason or "PodFailed"
+        message = (job.pod_message or "the build pod ended without reporting a result").strip().splitlines()
+        text = message[-1] if message else ""
+        _record_failure(status, job, reason, f"job {job.name}: {reason}: {text}", now)
+        plan.events.append(Event("Warning", "BuildFailed", f"job {job.name} failed: {reason}: {text}"[:1024]))
+        return
+    finished = result.finished_at or job.finished_at or now
+    started = result.started_at or job.started_at or job.created_at
+    outcome = "Published" if result.published else ("QualityFailed" if result.outcome == "QualityFailed" else "Failed")
+    status.last_build = BuildInfo(
+        job=job.name,
+        trigger=job.trigger,
+        run_id=result.run_id or job.run_id,
+        started_at=started,
+        finished_at=finished,
+        duration_seconds=result.duration_seconds or (finished - started).total_seconds(),
+        outcome=outcome,
+        reason=None if result.published else (result.reason or outcome),
+        message=result.message,
+        attempt=job.attempt,
+        generation=job.generation,
+        token=job.token,
+    )
+    if result.checks or result.quality_score is not None:
+        status.checks = result.checks
+        status.quality_score = result.quality_score
+    if result.published:
+        status.row_count = result.row_count
+        status.table_version = result.table_version
+        status.data_updated_at = result.data_updated_at or finished
+        status.location = result.location or status.location
+        status.upstream_versions = dict(job.upstream_versions)
+        plan.events.append(
+            Event(
+                "Normal",
+                "BuildSucceeded",
+                f"published version {result.table_version}: {result.row_count} rows, quality {result.quality_score}",
+            )
+        )
+    elif outcome == "QualityFailed":
+        plan.events.append(Event("Warning", "QualityFailed", f"job {job.name}: {result.message}"[:1024]))
+    else:
+        plan.events.append(Event("Warning", "BuildFailed", f"job {job.name}: {result.reason}: {result.message}"[:1024]))

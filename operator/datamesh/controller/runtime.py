@@ -1,0 +1,315 @@
+"""Carries out reconciles: turns cached state into plans (product_plan, children) and plans into API calls.
+
+The kopf handlers only feed `observe_*` with watch events and call `finalize_*` from finalizers; all
+decisions are made by the pure planners, so this module is about I/O, ordering and idempotency.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Hashable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from datamesh.api import API_VERSION, DataProduct, Domain
+from datamesh.api.dataproduct import DataProductStatus
+from datamesh.api.domain import DomainStatus
+from datamesh.controller import children as domain_children
+from datamesh.controller import conditions as cond
+from datamesh.controller import jobviews
+from datamesh.controller.cache import Cache, ProductKey
+from datamesh.controller.config import OperatorConfig
+from datamesh.controller.events import EventRecorder
+from datamesh.controller.graph import AccessDecider, allow_all
+from datamesh.controller.kube import ApiError, Kube
+from datamesh.controller.product_plan import Compliance, JobView, always_compliant, plan_product
+from datamesh.controller.workqueue import WorkQueue
+
+logger = logging.getLogger("datamesh.controller")
+FORCE_DELETE_ANNOTATION = "datamesh.dev/force-delete"
+
+
+class DomainInUse(Exception):
+    """A Domain still holds DataProducts; its deletion waits."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runtime:
+    def __init__(
+        self,
+        kube: Kube,
+        config: OperatorConfig,
+        *,
+        compliance: Compliance = always_compliant,
+        decide: AccessDecider = allow_all,
+    ) -> None:
+        self.kube = kube
+        self.config = config
+        self.cache = Cache()
+        self.compliance = compliance
+        self.decide = decide
+        self.events = EventRecorder(kube)
+        self.queue = WorkQueue(self._reconcile, workers=config.workers)
+
+    # ------------------------------------------------------------------ watch events in
+    def observe_product(self, event_type: str | None, body: dict[str, Any]) -> None:
+        meta = body.get("metadata", {})
+        key: ProductKey = (meta.get("namespace", ""), meta.get("name", ""))
+        known = key in self.cache.raw_products
+        if event_type == "DELETED":
+            self.cache.drop_product(key)
+            self.queue.forget(("dp", *key))
+        else:
+            self.cache.put_product(body)
+            self.queue.add(("dp", *key))
+        if event_type == "DELETED" or not known:
+            self.queue.add(("domain", str((body.get("spec") or {}).get("domain", ""))))
+        # A product's status change (a new version, readiness) matters to whoever reads it.
+        for downstream in self.cache.world.downstream_of(*key):
+            self.queue.add(("dp", downstream.namespace or "", downstream.name))
+
+    def observe_domain(self, event_type: str | None, body: dict[str, Any]) -> None:
+        name = str(body.get("metadata", {}).get("name", ""))
+        if event_type == "DELETED":
+            self.cache.drop_domain(name)
+        else:
+            self.cache.put_domain(body)
+            self.queue.add(("domain", name))
+        for product in self.cache.world.products_in(name):
+            self.queue.add(("dp", product.namespace or "", product.name))
+        for key in list(self.cache.invalid_products):
+            self.queue.add(("dp", *key))
+
+    def observe_policy(self, event_type: str | None, body: dict[str, Any]) -> None:
+        name = str(body.get("metadata", {}).get("name", ""))
+        if event_type == "DELETED":
+            self.cache.drop_policy(name)
+        else:
+            self.cache.put_policy(body)
+        # Policies change what is compliant and who may read what: look at every product again.
+        for namespace, product in list(self.cache.world.products):
+            self.queue.add(("dp", namespace, product))
+
+    def observe_job(self, event_type: str | None, body: dict[str, Any]) -> None:
+        key = self.cache.put_job(body, deleted=event_type == "DELETED")
+        if key is not None:
+            self.queue.add(("dp", *key))
+
+    # ------------------------------------------------------------------ reconcile dispatch
+    async def _reconcile(self, key: Hashable) -> float | None:
+        assert isinstance(key, tuple)
+        if key[0] == "dp":
+            return await self.reconcile_product((key[1], key[2]))
+        if key[0] == "domain":
+            return await self.reconcile_domain(key[1])
+        return None
+
+    # ------------------------------------------------------------------ products
+    async def reconcile_product(self, key: ProductKey) -> float | None:
+        invalid = self.cache.invalid_products.get(key)
+        if invalid is not None:
+            await self._write_invalid_status(invalid.body, "; ".join(str(p) for p in invalid.problems))
+            return None
+        product = self.cache.world.products.get(key)
+        if product is None:
+            return None
+        if product.metadata.get("deletionTimestamp"):
+            return None
+        current = now()
+        views = [await self._job_view(job, current) for job in self.cache.jobs_of(key)]
+        plan = plan_product(
+            product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
+        )
+        involved = {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": product.metadata}
+        for name in plan.delete_jobs:
+            await self.kube.delete("batch/v1", "Job", name, key[0])
+        if plan.create_job is not None:
+            try:
+                await self.kube.create(plan.create_job)
+            except ApiError as error:
+                if not error.conflict:
+                    raise
+                # Same trigger, same name: the Job exists already (an earlier run of this operator).
+                logger.info("build job %s already exists", plan.create_job["metadata"]["name"])
+        await self._patch_product_status(product, plan.status)
+        for event in plan.events:
+            await self.events.record(involved, event.type, event.reason, event.message)
+        return plan.requeue_after
+
+    async def _job_view(self, job: dict[str, Any], current: datetime) -> JobView:
+        """The job, with its pod's termination message once it finished, or whether it is stuck Pending."""
+        meta = job.get("metadata", {})
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        message: str | None = None
+        unschedulable = False
+        if jobviews.is_finished(job):
+            owner = str((meta.get("labels") or {}).get("datamesh.dev/product", ""))
+            product = self.cache.world.products.get((namespace, owner))
+            last = product.status.last_build if product and product.status else None
+            if last is None or last.job != name or last.outcome in (None, "Running"):
+                message = await self._pod_message(namespace, name)
+        else:
+            created = jobviews.parse_time(meta.get("creationTimestamp")) or current
+            if current - created > timedelta(seconds=self.config.pending_timeout_seconds):
+                unschedulable = await self._pods_pending(namespace, name)
+        return jobviews.view(job, pod_message=message, unschedulable=unschedulable, now=current)
+
+    async def _pod_message(self, namespace: str, job: str) -> str | None:
+        pods = await self.kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
+        pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
+        for pod in reversed(pods):
+            message = jobviews.termination_message(pod)
+            if message:
+                return message
+        return None
+
+    async def _pods_pending(self, namespace: str, job: str) -> bool:
+        pods = await self.kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
+        return bool(pods) and all((p.get("status") or {}).get("phase") == "Pending" for p in pods)
+
+    async def _patch_product_status(self, product: DataProduct, status: DataProductStatus) -> None:
+        new = status.to_wire()
+        old = product.status.to_wire() if product.status else {}
+        if new == old:
+            return
+        try:
+            await self.kube.patch_status(
+                API_VERSION, "DataProduct", product.name, product.namespace, _with_nulls(old, new)
+            )
+        except ApiError as error:
+            if not error.not_found:
+                raise
+        # Keep the cache ahead of the watch so the next reconcile does not redo this one.
+        product.status = status
+
+    async def _write_invalid_status(self, body: dict[str, Any], message: str) -> None:
+        meta = body.get("metadata", {})
+        generation = int(meta.get("generation") or 0)
+        try:
+            old = DataProductStatus.model_validate(body.get("status") or {})
+        except ValueError:
+            old = DataProductStatus()
+        desired = [
+            cond.Desired(cond.VALIDATED, "False", "InvalidSpec", message),
+            cond.Desired(cond.READY, "False", "InvalidSpec", message),
+        ]
+        status = old.model_copy(deep=True)
+        status.conditions = cond.merge(old.conditions, desired, generation=generation, now=now())
+        if status.to_wire() == old.to_wire():
+            return
+        await self.kube.patch_status(API_VERSION, "DataProduct", meta["name"], meta["namespace"], status.to_wire())
+        await self.events.record(
+            {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": meta}, "Warning", "InvalidSpec", message
+        )
+
+    async def finalize_product(self, body: dict[str, Any]) -> None:
+        """Deletion: stop running builds; delete the published data only under deletionPolicy Delete."""
+        meta = body.get("metadata", {})
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        for job in self.cache.jobs_of(key):
+            if not jobviews.is_finished(job):
+                await self.kube.delete("batch/v1", "Job", job["metadata"]["name"], key[0])
+        product = self.cache.world.products.get(key)
+        if product is not None and product.spec.deletion_policy == "Delete":
+            location = (product.status.location if product.status else None) or ""
+            _delete_local_table(location)
+        self.cache.drop_product(key)
+
+    # ------------------------------------------------------------------ domains
+    async def reconcile_domain(self, name: str) -> float | None:
+        invalid = self.cache.invalid_domains.get(name)
+        domain = self.cache.world.domains.get(name)
+        if domain is None or invalid is not None or domain.metadata.get("deletionTimestamp"):
+            return None
+        desired: list[cond.Desired] = []
+        generation = int(domain.metadata.get("generation") or 0)
+        old = domain.status or DomainStatus()
+        provisioned = old.observed_generation == generation and cond.is_true(old.conditions, "WorkspaceReady")
+        last = cond.find(old.conditions, "WorkspaceReady")
+        drift_check_due = last is None or now() - last.last_transition_time > timedelta(minutes=10)
+        if provisioned and not drift_check_due:
+            # Only the product count may have changed: no need to re-apply a dozen children.
+            desired.append(cond.Desired("WorkspaceReady", "True", "Provisioned", f"namespace {domain.namespace_name}"))
+        else:
+            try:
+                await self.kube.apply(domain_children.namespace(domain))
+                for child in domain_children.children(domain, self.config.builder_service_account):
+                    await self.kube.apply(child)
+                desired.append(
+                    cond.Desired("WorkspaceReady", "True", "Provisioned", f"namespace {domain.namespace_name}")
+                )
+            except ApiError as error:
+                desired.append(cond.Desired("WorkspaceReady", "False", "ProvisioningFailed", error.message))
+        desired.append(_storage_condition(domain))
+        ready = cond.summarize(desired, ready_reason="Provisioned", ready_message=f"workspace {domain.namespace_name}")
+        status = old.model_copy(deep=True)
+        status.conditions = cond.merge(old.conditions, [*desired, ready], generation=generation, now=now())
+        status.observed_generation = generation
+        status.namespace = domain.namespace_name
+        status.products = len(self.cache.world.products_in(name))
+        status.storage_location = domain.spec.storage.location
+        if status.to_wire() != old.to_wire():
+            await self.kube.patch_status(API_VERSION, "Domain", name, None, status.to_wire())
+            domain.status = status
+        return None if ready.status == "True" else 30.0
+
+    async def finalize_domain(self, body: dict[str, Any]) -> None:
+        """Refuse to let a Domain go while it still holds products (unless forced)."""
+        meta = body.get("metadata", {})
+        name = str(meta.get("name", ""))
+        forced = (meta.get("annotations") or {}).get(FORCE_DELETE_ANNOTATION) == "true"
+        products = self.cache.world.products_in(name)
+        if products and not forced:
+            names = ", ".join(sorted(p.name for p in products)[:10])
+            message = f"domain still holds {len(products)} DataProducts ({names}); delete them first"
+            domain = self.cache.world.domains.get(name)
+            old = (domain.status if domain else None) or DomainStatus()
+            status = old.model_copy(deep=True)
+            status.conditions = cond.merge(
+                old.conditions,
+                [cond.Desired(cond.READY, "False", "DeletionBlocked", message)],
+                generation=int(meta.get("generation") or 0),
+                now=now(),
+            )
+            if status.to_wire() != old.to_wire():
+                await self.kube.patch_status(API_VERSION, "Domain", name, None, status.to_wire())
+            await self.events.record(
+                {"apiVersion": API_VERSION, "kind": "Domain", "metadata": meta}, "Warning", "DeletionBlocked", message
+            )
+            raise DomainInUse(message)
+
+
+def _with_nulls(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch that also removes top-level status fields the new status no longer has."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    patch.update(new)
+    return patch
+
+
+def _storage_condition(domain: Domain) -> cond.Desired:
+    location = domain.spec.storage.location
+    if "://" in location:
+        return cond.Desired("StorageReady", "True", "ObjectStore", f"products are written under {location}")
+    if domain.spec.storage.volume is not None:
+        return cond.Desired("StorageReady", "True", "Volume", f"claim {domain.name}-storage")
+    try:
+        Path(location).mkdir(parents=True, exist_ok=True)
+        return cond.Desired("StorageReady", "True", "Created", f"{location} exists")
+    except OSError as error:
+        # The operator may run where the lake is not mounted (in-cluster); build pods create it then.
+        return cond.Desired("StorageReady", "True", "Deferred", f"{location}: created by the first build ({error})")
+
+
+def _delete_local_table(location: str) -> None:
+    if not location or "://" in location:
+        return
+    import shutil
+
+    path = Path(location)
+    if path.is_dir() and (path / "_delta_log").is_dir() and os.access(path.parent, os.W_OK):
+        shutil.rmtree(path, ignore_errors=True)

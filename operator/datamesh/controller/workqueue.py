@@ -1,0 +1,88 @@
+"""A deduplicating, delay-capable work queue with a fixed number of workers (as in client-go).
+
+Many events about one object fold into one reconcile; one object is never reconciled by two workers at
+once; and a reconcile can ask to run again later (timers for freshness and schedules) without a task per
+object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+
+logger = logging.getLogger(__name__)
+
+
+class WorkQueue:
+    def __init__(self, handler: Callable[[Hashable], Awaitable[float | None]], *, workers: int) -> None:
+        self._handler = handler
+        self._workers = workers
+        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
+        self._queued: set[Hashable] = set()
+        self._active: set[Hashable] = set()
+        self._dirty: set[Hashable] = set()
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def add(self, key: Hashable) -> None:
+        if key in self._active:
+            self._dirty.add(key)  # run once more after the current reconcile
+            return
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Hashable, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, seconds)
+        existing = self._timers.get(key)
+        if existing is not None and existing.when() <= when:
+            return
+        if existing is not None:
+            existing.cancel()
+        self._timers[key] = loop.call_at(when, self._fire, key)
+
+    def forget(self, key: Hashable) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _fire(self, key: Hashable) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name=f"reconcile-worker-{i}") for i in range(self._workers)]
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            retry: float | None = None
+            try:
+                retry = await self._handler(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a reconcile bug must not kill the worker: log, back off, try again
+                logger.exception("reconcile of %s failed", key)
+                retry = 10.0
+            finally:
+                self._active.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self.add(key)
+            elif retry is not None:
+                self.add_after(key, retry)
