@@ -12,11 +12,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--standalone", action="store_true", help="no peering (a single operator instance)")
     parser.add_argument("--peering", default=None, help="kopf peering object name for HA (default: none)")
     parser.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--webhook-port", type=int, help="serve the admission webhook on this port (0: off)")
+    parser.add_argument("--webhook-host", help="host name or IP the API server uses to reach the webhook")
+    parser.add_argument("--webhook-addr", help="address the webhook listens on (default 127.0.0.1)")
+    parser.add_argument("--webhook-cert-dir", help="folder with ca.crt, tls.crt, tls.key (made when missing)")
     parser.add_argument("--verbose", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     import kopf
+
+    # Flags win over the environment; the operator's settings read DATAMESH_* once at startup.
+    for flag, env in (("webhook_port", "WEBHOOK_PORT"), ("webhook_host", "WEBHOOK_HOST"),
+                      ("webhook_addr", "WEBHOOK_ADDR"), ("webhook_cert_dir", "WEBHOOK_CERT_DIR")):  # fmt: skip
+        value = getattr(args, flag)
+        if value is not None:
+            os.environ[f"DATAMESH_{env}"] = str(value)
 
     import datamesh.controller.handlers  # noqa: F401  (registers the handlers)
 

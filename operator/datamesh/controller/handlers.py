@@ -6,10 +6,13 @@ This is the only module that uses kopf's decorators. Run it with `datamesh opera
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import kopf
 
+from datamesh.admission import certs as webhook_certs
+from datamesh.admission import review
 from datamesh.controller import governance_glue
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import Kube, load_credentials
@@ -44,11 +47,27 @@ async def configure(
     # Retries of our finalizers back off; permanent failures are status, not infinite retries.
     settings.execution.max_workers = 8
     config = OperatorConfig()
+    if config.webhook_port:
+        _serve_admission(settings, config)
     runtime = Runtime(Kube(load_credentials()), config)
     governance_glue.install(runtime)
     memo["runtime"] = runtime
     runtime.queue.start()
     logger.info("datamesh operator started with %d reconcile workers", config.workers)
+
+
+def _serve_admission(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    certs = webhook_certs.ensure(Path(config.webhook_cert_dir), [config.webhook_host, "localhost"])
+    settings.admission.server = kopf.WebhookServer(
+        addr=config.webhook_addr,
+        port=config.webhook_port,
+        host=config.webhook_host,
+        certfile=str(certs.cert),
+        pkeyfile=str(certs.key),
+        cafile=str(certs.ca),
+    )
+    # kopf keeps a ValidatingWebhookConfiguration of this name in sync with the handlers below.
+    settings.admission.managed = GROUP
 
 
 @kopf.on.cleanup()
@@ -77,6 +96,37 @@ def policy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("batch", "v1", "jobs", labels=BUILD_JOBS)
 def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _runtime(memo).observe_job(event.get("type"), dict(event["object"]))
+
+
+# Admission. failurePolicy Ignore (ignore_failures): while the operator is down, applies still go through and
+# the reconciler's Validated/Compliant conditions catch what the webhook would have refused; a webhook must
+# never make the cluster unusable (kopf docs/admission.rst).
+@kopf.on.validate(GROUP, VERSION, "dataproducts", operations=["CREATE", "UPDATE"], ignore_failures=True)
+def admit_product(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    policies = _runtime(memo).cache.world.policies.values()
+    _refuse(review.review_product(dict(body), _old(kwargs), policies), "DataProduct")
+
+
+@kopf.on.validate(GROUP, VERSION, "domains", operations=["CREATE", "UPDATE"], ignore_failures=True)
+def admit_domain(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    policies = _runtime(memo).cache.world.policies.values()
+    _refuse(review.review_domain(dict(body), _old(kwargs), policies), "Domain")
+
+
+@kopf.on.validate(GROUP, VERSION, "governancepolicies", operations=["CREATE", "UPDATE"], ignore_failures=True)
+def admit_policy(body: kopf.Body, **kwargs: Any) -> None:
+    _refuse(review.review_policy(dict(body), _old(kwargs)), "GovernancePolicy")
+
+
+def _old(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    # kopf passes the previous object of an UPDATE as `old` (absent from its typed protocol).
+    old = kwargs.get("old")
+    return dict(old) if old else None
+
+
+def _refuse(problems: list[str], kind: str) -> None:
+    if problems:
+        raise kopf.AdmissionError(f"{kind} refused by datamesh governance: " + "; ".join(problems), code=422)
 
 
 @kopf.on.delete(GROUP, VERSION, "dataproducts", retries=5, backoff=5)

@@ -156,8 +156,8 @@ def plan_product(
         trigger = _choose_trigger(product, status, resolution.upstream_versions, world, now, config, plan)
         if trigger is not None:
             _launch(product, world, status, trigger, resolution, generation, now, config, plan)
-            running_desired = _build_conditions(product, status, running=True)
-            desired = [d for d in desired if d.type not in {c.type for c in running_desired}] + running_desired
+            replaced = {c.type: c for c in _build_conditions(product, status, running=True)}
+            desired = [replaced.get(d.type, d) for d in desired]
     elif running is not None:
         plan.wake(30)  # look at the pod again: a build stuck Pending is failed after pending_timeout_seconds
 

@@ -1,0 +1,218 @@
+"""The product planner decides builds, retries and status from a snapshot: no cluster needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from datamesh.api.dataproduct import CheckResult
+from datamesh.build.contract import BuildResult
+from datamesh.controller import conditions as cond
+from datamesh.controller.config import OperatorConfig
+from datamesh.controller.jobs import job_name
+from datamesh.controller.product_plan import JobView, ProductPlan, plan_product
+from datamesh.controller.world import World
+from datamesh.manifests import load_mesh
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+CONFIG = OperatorConfig(retry_backoff_seconds=30, max_attempts=3, coalesce_seconds=5)
+
+
+@pytest.fixture
+def world() -> World:
+    mesh = load_mesh([EXAMPLES])
+    product = mesh.find_product("customer-360")
+    product.metadata.update(generation=1, uid="u-1", creationTimestamp="2026-01-01T11:00:00Z")
+    return World(mesh.domains, mesh.products, {})
+
+
+def c360(world: World):  # type: ignore[no-untyped-def]
+    return world.products[("sales", "customer-360")]
+
+
+def status_of(plan: ProductPlan, type_: str) -> tuple[str, str]:
+    found = cond.find(plan.status.conditions, type_)
+    assert found is not None, type_
+    return found.status, found.reason
+
+
+def finished(
+    name: str, result: BuildResult | None, *, token: str = "spec:g1", attempt: int = 1, **kw: object
+) -> JobView:
+    return JobView(name=name, generation=1, token=token, attempt=attempt, trigger="spec", run_id="r",
+                   created_at=T0, active=False, finished=True, result=result, finished_at=T0 + timedelta(minutes=1),
+                   **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def published(version: int = 0, score: float = 0.99) -> BuildResult:
+    check = CheckResult(name="uniqueness", type="uniqueness", value=1.0, threshold=1.0, passed=True)
+    return BuildResult(outcome="Published", quality_score=score, row_count=10, table_version=version,
+                       location="/lake/sales/gold/customer-360", data_updated_at=T0 + timedelta(minutes=1),
+                       checks=[check])  # fmt: skip
+
+
+def test_a_new_product_gets_one_build_with_a_deterministic_job(world: World) -> None:
+    plan = plan_product(c360(world), world, [], T0, CONFIG)
+    assert plan.create_job is not None
+    assert plan.create_job["metadata"]["name"] == job_name("customer-360", 1, "spec:g1", 1)
+    assert status_of(plan, "Validated") == ("True", "Valid")
+    assert status_of(plan, "InputsReady") == ("True", "Resolved")
+    assert status_of(plan, "Built") == ("Unknown", "Building")
+    assert status_of(plan, "Ready")[0] == "Unknown"
+    assert [e.reason for e in plan.events] == ["BuildStarted"]
+    # Planning again with the job running launches nothing new.
+    product = c360(world)
+    product.status = plan.status
+    running = JobView(name=plan.create_job["metadata"]["name"], generation=1, token="spec:g1", attempt=1,
+                      trigger="spec", run_id="r", created_at=T0, active=True, finished=False)  # fmt: skip
+    again = plan_product(product, world, [running], T0 + timedelta(seconds=5), CONFIG)
+    assert again.create_job is None
+
+
+def test_success_is_folded_into_status_once(world: World) -> None:
+    product = c360(world)
+    first = plan_product(product, world, [], T0, CONFIG)
+    product.status = first.status
+    name = first.status.last_build.job  # type: ignore[union-attr]
+    done = plan_product(product, world, [finished(name, published())], T0 + timedelta(minutes=2), CONFIG)
+    assert done.create_job is None
+    assert done.status.table_version == 0 and done.status.quality_score == 0.99
+    assert status_of(done, "Ready") == ("True", "Ready")
+    assert status_of(done, "Fresh") == ("True", "WithinSla")
+    assert [e.reason for e in done.events] == ["BuildSucceeded"]
+    product.status = done.status
+    quiet = plan_product(product, world, [finished(name, published())], T0 + timedelta(minutes=3), CONFIG)
+    assert quiet.events == [] and quiet.create_job is None
+    assert quiet.requeue_after is not None and quiet.requeue_after <= 48 * 60
+
+
+def test_quality_failure_keeps_old_data_and_is_not_retried(world: World) -> None:
+    product = c360(world)
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    name = product.status.last_build.job  # type: ignore[union-attr]
+    failed = BuildResult(outcome="QualityFailed", reason="QualityFailed", quality_score=0.5,
+                         message="uniqueness: 0.97 < 1.0",
+                         checks=[CheckResult(name="uniqueness", type="uniqueness", value=0.97, threshold=1.0,
+                                             passed=False)])  # fmt: skip
+    plan = plan_product(product, world, [finished(name, failed)], T0 + timedelta(minutes=2), CONFIG)
+    assert status_of(plan, "QualityPassed") == ("False", "QualityFailed")
+    ready = cond.find(plan.status.conditions, "Ready")
+    assert ready is not None and ready.status == "False" and "uniqueness" in ready.message
+    assert plan.status.table_version is None
+    assert plan.create_job is None, "a deterministic failure must wait for a new spec, data or request"
+
+
+def test_infrastructure_failures_are_retried_with_backoff_up_to_the_limit(world: World) -> None:
+    product = c360(world)
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    jobs = [finished(product.status.last_build.job, None, failure_reason="DeadlineExceeded")]  # type: ignore[union-attr]
+    early = plan_product(product, world, jobs, T0 + timedelta(seconds=70), CONFIG)
+    assert early.create_job is None and early.requeue_after is not None
+    product.status = early.status
+    later = plan_product(product, world, jobs, T0 + timedelta(minutes=2), CONFIG)
+    assert later.create_job is not None and later.create_job["metadata"]["name"].endswith("-2")
+    product.status = later.status
+    jobs.append(finished(later.create_job["metadata"]["name"], None, attempt=2, failure_reason="DeadlineExceeded"))
+    third = plan_product(product, world, [jobs[-1]], T0 + timedelta(minutes=10), CONFIG)
+    assert third.create_job is not None and third.create_job["metadata"]["name"].endswith("-3")
+    product.status = third.status
+    gave_up = plan_product(
+        product, world, [finished(third.create_job["metadata"]["name"], None, attempt=3,
+                                  failure_reason="DeadlineExceeded")], T0 + timedelta(hours=1), CONFIG,
+    )  # fmt: skip
+    assert gave_up.create_job is None
+    assert status_of(gave_up, "Built") == ("False", "DeadlineExceeded")
+
+
+def test_missing_upstream_and_cycles_block_the_build(world: World) -> None:
+    product = c360(world)
+    product.spec.inputs[0].source = None
+    product.spec.inputs[0].product = "orders"
+    plan = plan_product(product, world, [], T0, CONFIG)
+    assert status_of(plan, "InputsReady") == ("False", "UpstreamNotFound")
+    assert plan.create_job is None
+    product.spec.inputs[0].product = "customer-360"
+    plan = plan_product(product, world, [], T0, CONFIG)
+    assert status_of(plan, "InputsReady") == ("False", "Cycle")
+
+
+def test_an_upstream_publication_rebuilds_downstream_once_after_it_settles(world: World) -> None:
+    upstream = c360(world)
+    upstream.status = plan_product(upstream, world, [], T0, CONFIG).status
+    upstream.status = plan_product(
+        upstream,
+        world,
+        [finished(upstream.status.last_build.job, published(0))],
+        T0 + timedelta(minutes=2),
+        CONFIG,  # type: ignore[union-attr]
+    ).status
+    downstream = upstream.model_copy(deep=True)
+    downstream.metadata = {"name": "churn", "namespace": "sales", "generation": 1, "uid": "u-2"}
+    downstream.status = None
+    downstream.spec.inputs = [downstream.spec.inputs[0].model_copy(update={"source": None, "product": "customer-360",
+                                                                            "alias": "c360"})]  # fmt: skip
+    world.products[("sales", "churn")] = downstream
+    first = plan_product(downstream, world, [], T0 + timedelta(minutes=3), CONFIG)
+    assert first.create_job is not None
+    downstream.status = first.status
+    downstream.status = plan_product(
+        downstream,
+        world,
+        [finished(first.status.last_build.job, published(0))],
+        T0 + timedelta(minutes=4),
+        CONFIG,  # type: ignore[union-attr]
+    ).status
+    assert downstream.status.upstream_versions == {}  # no upstream annotation on that hand-made job view
+    downstream.status.upstream_versions = {"sales/customer-360": 0}
+    # The upstream publishes version 1; within the coalescing window nothing starts yet.
+    upstream.status.table_version = 1
+    upstream.status.data_updated_at = T0 + timedelta(minutes=5)
+    waiting = plan_product(downstream, world, [], T0 + timedelta(minutes=5, seconds=2), CONFIG)
+    assert waiting.create_job is None and waiting.requeue_after is not None and waiting.requeue_after <= 3
+    rebuild = plan_product(downstream, world, [], T0 + timedelta(minutes=5, seconds=6), CONFIG)
+    assert rebuild.create_job is not None
+    assert rebuild.create_job["metadata"]["labels"]["datamesh.dev/trigger"] == "upstream"
+
+
+def test_manual_rebuild_annotation_is_served_once(world: World) -> None:
+    product = c360(world)
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    product.status = plan_product(
+        product,
+        world,
+        [finished(product.status.last_build.job, published(0))],
+        T0 + timedelta(minutes=2),
+        CONFIG,  # type: ignore[union-attr]
+    ).status
+    product.metadata["annotations"] = {"datamesh.dev/rebuild": "please"}
+    plan = plan_product(product, world, [], T0 + timedelta(minutes=3), CONFIG)
+    assert plan.create_job is not None and plan.create_job["metadata"]["labels"]["datamesh.dev/trigger"] == "manual"
+    assert plan.status.handled_rebuild_request == "please"
+
+
+def test_data_goes_stale_without_any_event(world: World) -> None:
+    product = c360(world)
+    product.spec.suspend = True
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    product.status = plan_product(
+        product,
+        world,
+        [finished(product.status.last_build.job, published(0))],
+        T0 + timedelta(minutes=2),
+        CONFIG,  # type: ignore[union-attr]
+    ).status
+    stale = plan_product(product, world, [], T0 + timedelta(hours=2), CONFIG)
+    assert status_of(stale, "Fresh") == ("False", "Stale")
+    assert [e.reason for e in stale.events] == ["Stale"]
+    assert status_of(stale, "Ready") == ("False", "Stale")
+
+
+def test_product_in_the_wrong_namespace_is_not_valid(world: World) -> None:
+    product = c360(world)
+    product.metadata["namespace"] = "elsewhere"
+    plan = plan_product(product, world, [], T0, CONFIG)
+    assert status_of(plan, "Validated") == ("False", "WrongNamespace")
+    assert plan.create_job is None

@@ -1,0 +1,161 @@
+"""The operator under test: the real `datamesh operator` process against the session's API server.
+
+With DATAMESH_TEST_OPERATOR=external the tests assume an operator already runs in the cluster (the kind
+end-to-end path installs it with the Helm chart) and start none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devcluster.cluster import free_port
+from tests.conftest import REPO, Cluster
+
+
+class Operator:
+    """Start, kill and restart the operator process; its log goes to a file for failure reports."""
+
+    def __init__(self, cluster: Cluster, workdir: Path) -> None:
+        self.cluster = cluster
+        self.workdir = workdir
+        self.log = workdir / "operator.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.webhook_port = free_port()
+
+    def start(self) -> None:
+        env = {
+            **self.cluster.env,
+            "DATAMESH_RETRY_BACKOFF_SECONDS": "2",
+            "DATAMESH_COALESCE_SECONDS": "2",
+            "DATAMESH_LAKE_HOST_PATH": "",
+        }
+        webhook = ["--webhook-port", str(self.webhook_port), "--webhook-cert-dir", str(self.workdir / "webhook")]
+        argv = [sys.executable, "-m", "datamesh.cli.main", "operator", "--standalone", *webhook]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                            start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            probe = self.cluster.kubectl(
+                "get", "validatingwebhookconfiguration", "datamesh.dev", "-o", "yaml", check=False
+            )
+            if probe.returncode == 0 and f":{self.webhook_port}/" in probe.stdout:
+                return
+            assert self.process.poll() is None, f"operator exited:\n{self.tail()}"
+            time.sleep(0.3)
+        raise AssertionError(f"operator did not register its webhook:\n{self.tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def tail(self, lines: int = 60) -> str:
+        if not self.log.exists():
+            return "(no log)"
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator | None]:
+    if os.environ.get("DATAMESH_TEST_OPERATOR") == "external":
+        yield None
+        return
+    running = Operator(crds, tmp_path_factory.mktemp("operator"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        crds.kubectl("delete", "validatingwebhookconfiguration", "datamesh.dev", "--ignore-not-found", check=False)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60, operator: Operator | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.5)
+    hint = f"\noperator log:\n{operator.tail()}" if operator else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}){hint}")
+
+
+def condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
+    for item in (body.get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_:
+            found: dict[str, Any] = item
+            return found
+    return {}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def domain_manifest(name: str, lake: Path, *, sources: list[dict[str, Any]] | None = None,
+                    teams: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    return {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "Domain",
+        "metadata": {"name": name},
+        "spec": {
+            "owner": f"{name}@example.com",
+            "description": f"test domain {name}",
+            "teamGroups": teams or [f"{name}-team"],
+            "storage": {"location": str(lake / name / "gold")},
+            "sources": sources or [],
+        },
+    }
+
+
+def product_manifest(name: str, domain: str, inputs: list[dict[str, Any]], *, sql: str,
+                     schema: list[dict[str, Any]], checks: list[dict[str, Any]] | None = None,
+                     **spec: Any) -> dict[str, Any]:  # fmt: skip
+    return {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataProduct",
+        "metadata": {"name": name, "namespace": domain},
+        "spec": {
+            "domain": domain,
+            "owner": f"{domain}@example.com",
+            "description": f"test product {name}",
+            "sla": {"freshness": "1 hour", "qualityScore": 0.9},
+            "schema": schema,
+            "inputs": inputs,
+            "transform": {"sql": sql},
+            "outputs": [{"name": "table", "format": "delta"}],
+            "governance": {"qualityChecks": checks or []},
+            **spec,
+        },
+    }
+
+
+def apply_and_wait_domain(cluster: Cluster, body: dict[str, Any], operator: Operator | None) -> None:
+    cluster.apply(yaml.safe_dump(body))
+    name = body["metadata"]["name"]
+    wait_for(
+        f"domain {name} Ready",
+        lambda: condition(cluster.get("domain", name), "Ready").get("status") == "True",
+        operator=operator,
+    )

@@ -1,0 +1,65 @@
+"""The Domain controller provisions a team's workspace and refuses to be deleted while it holds products."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import Cluster
+from tests.operator.conftest import (
+    Operator,
+    apply_and_wait_domain,
+    condition,
+    domain_manifest,
+    product_manifest,
+    unique,
+    wait_for,
+)
+
+
+def test_domain_provisions_its_workspace(crds: Cluster, operator: Operator | None, tmp_path: Path) -> None:
+    name = unique("dom")
+    body = domain_manifest(name, tmp_path, teams=["team-a"])
+    body["spec"]["readerGroups"] = ["readers"]
+    body["spec"]["compute"] = {"quota": {"cpu": "4", "memory": "8Gi", "pods": 10}}
+    apply_and_wait_domain(crds, body, operator)
+    status = crds.get("domain", name)["status"]
+    assert status["namespace"] == name and status["products"] == 0
+    for kind, child in [("serviceaccount", "datamesh-builder"), ("role", "datamesh-team"), ("role", "datamesh-reader"),
+                        ("rolebinding", "datamesh-team"), ("rolebinding", "datamesh-reader"),
+                        ("resourcequota", "datamesh"), ("limitrange", "datamesh"),
+                        ("networkpolicy", "datamesh-default")]:  # fmt: skip
+        crds.get(kind, child, name)
+    binding = crds.get("rolebinding", "datamesh-team", name)
+    assert [s["name"] for s in binding["subjects"]] == ["team-a"]
+    # RBAC really works for the team's group: it may create DataProducts, readers may only read them.
+    can = crds.kubectl("auth", "can-i", "create", "dataproducts.datamesh.dev", "-n", name, "--as", "alice",
+                       "--as-group", "team-a", check=False)  # fmt: skip
+    assert can.stdout.strip() == "yes"
+    cannot = crds.kubectl("auth", "can-i", "create", "dataproducts.datamesh.dev", "-n", name, "--as", "bob",
+                          "--as-group", "readers", check=False)  # fmt: skip
+    assert cannot.stdout.strip() == "no"
+    # Changing the spec converges the children.
+    body["spec"]["compute"]["quota"]["pods"] = 20
+    crds.apply(yaml.safe_dump(body))
+    wait_for("quota update", lambda: crds.get("resourcequota", "datamesh", name)["spec"]["hard"]["pods"] == "20",
+             operator=operator)  # fmt: skip
+
+
+def test_deleting_a_domain_with_products_is_refused(crds: Cluster, operator: Operator | None, tmp_path: Path) -> None:
+    name = unique("dom")
+    apply_and_wait_domain(crds, domain_manifest(name, tmp_path), operator)
+    schema = [{"name": "x", "type": "int"}]
+    product = product_manifest("p", name, [{"product": "nothing-here"}], sql="SELECT 1 AS x", schema=schema)
+    crds.apply(yaml.safe_dump(product))
+    crds.kubectl("delete", "domain", name, "--wait=false")
+    wait_for(
+        "DeletionBlocked",
+        lambda: condition(crds.get("domain", name), "Ready").get("reason") == "DeletionBlocked",
+        operator=operator,
+    )
+    assert "delete them first" in condition(crds.get("domain", name), "Ready")["message"]
+    crds.kubectl("delete", "dataproduct", "p", "-n", name, "--wait=true", "--timeout=60s")
+    wait_for("domain gone", lambda: crds.kubectl("get", "domain", name, check=False).returncode != 0,
+             operator=operator)  # fmt: skip
