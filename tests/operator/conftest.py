@@ -33,6 +33,7 @@ class Operator:
         self.log = workdir / "operator.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.webhook_port = free_port()
+        self.metrics_port = free_port()
 
     def start(self) -> None:
         env = {
@@ -40,6 +41,8 @@ class Operator:
             "DATAMESH_RETRY_BACKOFF_SECONDS": "2",
             "DATAMESH_COALESCE_SECONDS": "2",
             "DATAMESH_LAKE_HOST_PATH": "",
+            "DATAMESH_METRICS_PORT": str(self.metrics_port),
+            "DATAMESH_METRICS_ADDR": "127.0.0.1",
         }
         webhook = ["--webhook-port", str(self.webhook_port), "--webhook-cert-dir", str(self.workdir / "webhook")]
         argv = [sys.executable, "-m", "datamesh.cli.main", "operator", "--standalone", *webhook]

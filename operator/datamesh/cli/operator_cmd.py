@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook-host", help="host name or IP the API server uses to reach the webhook")
     parser.add_argument("--webhook-addr", help="address the webhook listens on (default 127.0.0.1)")
     parser.add_argument("--webhook-cert-dir", help="folder with ca.crt, tls.crt, tls.key (made when missing)")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus metrics port (default 9090; 0: off)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
     parser.add_argument("--verbose", action="store_true")
 
 
@@ -26,16 +27,16 @@ def run(args: argparse.Namespace) -> int:
 
     # Flags win over the environment; the operator's settings read DATAMESH_* once at startup.
     for flag, env in (("webhook_port", "WEBHOOK_PORT"), ("webhook_host", "WEBHOOK_HOST"),
-                      ("webhook_addr", "WEBHOOK_ADDR"), ("webhook_cert_dir", "WEBHOOK_CERT_DIR")):  # fmt: skip
+                      ("webhook_addr", "WEBHOOK_ADDR"), ("webhook_cert_dir", "WEBHOOK_CERT_DIR"),
+                      ("metrics_port", "METRICS_PORT")):  # fmt: skip
         value = getattr(args, flag)
         if value is not None:
             os.environ[f"DATAMESH_{env}"] = str(value)
 
     import datamesh.controller.handlers  # noqa: F401  (registers the handlers)
+    from datamesh.controller import logs
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(args.log_format, args.verbose)
     asyncio.run(
         kopf.operator(
             clusterwide=not args.namespace,

@@ -31,6 +31,9 @@ class OperatorConfig:
     #: Concurrent reconciles (each is mostly API calls; builds themselves run in pods).
     workers: int = field(default_factory=lambda: int(_env("WORKERS", "4")))
     ttl_seconds_after_finished: int = 3600
+    #: Prometheus metrics endpoint (0: off).
+    metrics_port: int = field(default_factory=lambda: int(_env("METRICS_PORT", "9090")))
+    metrics_addr: str = field(default_factory=lambda: _env("METRICS_ADDR", "0.0.0.0"))
     #: Admission webhook: listening port (0: no webhook), address, the host the API server calls, and the
     #: folder with ca.crt/tls.crt/tls.key (generated there when missing).
     webhook_port: int = field(default_factory=lambda: int(_env("WEBHOOK_PORT", "0")))

@@ -13,7 +13,7 @@ import kopf
 
 from datamesh.admission import certs as webhook_certs
 from datamesh.admission import review
-from datamesh.controller import governance_glue
+from datamesh.controller import governance_glue, metrics
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import Kube, load_credentials
 from datamesh.controller.runtime import DomainInUse, Runtime
@@ -51,6 +51,9 @@ async def configure(
         _serve_admission(settings, config)
     runtime = Runtime(Kube(load_credentials()), config)
     governance_glue.install(runtime)
+    runtime.queue.on_error = lambda key: metrics.RECONCILE_ERRORS.labels(str(key[0])).inc()  # type: ignore[index]
+    if config.metrics_port:
+        metrics.serve(config.metrics_port, config.metrics_addr, runtime.cache.world, lambda: runtime.queue.depth)
     memo["runtime"] = runtime
     runtime.queue.start()
     logger.info("datamesh operator started with %d reconcile workers", config.workers)

@@ -18,7 +18,7 @@ from datamesh.api.dataproduct import DataProductStatus
 from datamesh.api.domain import DomainStatus
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
-from datamesh.controller import jobviews
+from datamesh.controller import jobviews, metrics
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
@@ -139,7 +139,24 @@ class Runtime:
         await self._patch_product_status(product, plan.status)
         for event in plan.events:
             await self.events.record(involved, event.type, event.reason, event.message)
+            self._count(product, event.reason)
+            logger.info(
+                event.message,
+                extra={"product": product.name, "namespace": key[0], "domain": product.spec.domain,
+                       "job": plan.status.last_build.job if plan.status.last_build else None, "reason": event.reason},
+            )  # fmt: skip
         return plan.requeue_after
+
+    @staticmethod
+    def _count(product: DataProduct, reason: str) -> None:
+        domain = product.spec.domain
+        last = product.status.last_build if product.status else None
+        if reason == "BuildStarted":
+            metrics.BUILDS_STARTED.labels(domain, last.trigger if last and last.trigger else "unknown").inc()
+        elif reason in ("BuildSucceeded", "QualityFailed", "BuildFailed") and last is not None:
+            metrics.BUILDS_FINISHED.labels(domain, last.outcome or "Failed").inc()
+            if last.duration_seconds is not None:
+                metrics.BUILD_DURATION.labels(domain).observe(last.duration_seconds)
 
     async def _job_view(self, job: dict[str, Any], current: datetime) -> JobView:
         """The job, with its pod's termination message once it finished, or whether it is stuck Pending."""

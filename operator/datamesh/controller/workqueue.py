@@ -24,6 +24,8 @@ class WorkQueue:
         self._dirty: set[Hashable] = set()
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.errors = 0
+        self.on_error: Callable[[Hashable], None] | None = None
 
     @property
     def depth(self) -> int:
@@ -76,8 +78,11 @@ class WorkQueue:
                 retry = await self._handler(key)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a reconcile bug must not kill the worker: log, back off, try again
+            except Exception:  # a reconcile bug or API outage must not kill the worker: log, back off, retry
                 logger.exception("reconcile of %s failed", key)
+                self.errors += 1
+                if self.on_error is not None:
+                    self.on_error(key)
                 retry = 10.0
             finally:
                 self._active.discard(key)
