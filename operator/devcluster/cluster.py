@@ -7,6 +7,7 @@ process ids and ports, and the admin `kubeconfig`. `up` is idempotent; `down` le
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -114,6 +115,8 @@ class ControlPlane:
             if self.with_node:
                 self._start_node(state)
             self._wait_for_default_namespace(timeout)
+            if self.with_node:
+                self._wait_for_node(timeout)
         except BaseException:
             self.down(quiet=True)
             raise
@@ -241,11 +244,8 @@ class ControlPlane:
     def _start_node(self, state: State) -> None:
         node_state = self.dir / "node"
         node_state.mkdir(exist_ok=True)
-        self._spawn(
-            state,
-            "dev-node",
-            [sys.executable, "-m", "devcluster.node", "--kubeconfig", str(self.kubeconfig), "--work-dir", str(node_state)],
-        )
+        argv = [sys.executable, "-m", "devcluster.node", "--kubeconfig", str(self.kubeconfig)]
+        self._spawn(state, "dev-node", [*argv, "--work-dir", str(node_state)])
 
     # ----------------------------------------------------------------- probes
     def _ssl(self) -> ssl.SSLContext:
@@ -273,6 +273,27 @@ class ControlPlane:
             return result.returncode == 0
 
         _wait_until(has_default_sa, timeout, "default ServiceAccount", self.logs / "kube-controller-manager.log")
+
+    def _wait_for_node(self, timeout: float, name: str = "dev-node") -> None:
+        """The dev node is Ready and the node-lifecycle controller has lifted its initial not-ready taint."""
+        kubectl = str(binaries.binary("kubectl"))
+
+        def node_ready() -> bool:
+            result = subprocess.run(
+                [kubectl, "--kubeconfig", str(self.kubeconfig), "get", "node", name, "-o", "json"],
+                capture_output=True,
+            )
+            if result.returncode != 0:
+                return False
+            node = json.loads(result.stdout)
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in node.get("status", {}).get("conditions", [])
+            )
+            taints = [t.get("key", "") for t in node.get("spec", {}).get("taints") or []]
+            return ready and not any(key.startswith("node.kubernetes.io/") for key in taints)
+
+        _wait_until(node_ready, timeout, f"node {name} Ready", self.logs / "dev-node.log")
 
 
 def _http_ok(url: str) -> bool:
@@ -309,18 +330,14 @@ def _stop(pid: int, grace: float = 10.0) -> None:
         _reap(pid)
         time.sleep(0.1)
     if _alive(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     _reap(pid)
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _say(message: str) -> None:
