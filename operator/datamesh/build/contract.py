@@ -9,6 +9,7 @@ import this module, so the wire format cannot drift.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -21,7 +22,8 @@ from datamesh.api.domain import SourceFormat
 #: Kubernetes keeps at most 4096 bytes of a container's termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
 REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
-TERMINATION_LOG = "/dev/termination-log"
+#: The dev node runs pods as host processes, which cannot write /dev/termination-log; it names a file instead.
+TERMINATION_LOG = os.environ.get("DATAMESH_TERMINATION_LOG", "/dev/termination-log")
 
 PiiMode = Literal["exclude", "mask", "clear"]
 

@@ -1,0 +1,212 @@
+"""One build: request in, result out. Bad input never raises; it becomes a result with a reason.
+
+Jobs per build: one job runs the transform, conforms it, gathers every quality metric (observed) and writes
+the staged parquet; one small job per uniqueness check groups the staged key columns; one job copies the
+staged files into the Delta table when the checks pass. Caching is deliberately absent: each job reads
+what it needs once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from datamesh.build import conform, quality
+from datamesh.build.contract import BuildRequest, BuildResult, RetentionResult
+from datamesh.build.errors import BuildError, classify
+from datamesh.build.inputs import register
+from datamesh.build.publish import commit_metadata, publish, remove, staging_path, vacuum
+from datamesh.build.retention import RetentionRule, retention_rule
+from datamesh.build.transform import run_transform
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, Observation, SparkSession
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class Timings:
+    """Seconds per phase, for progress output and the benchmark."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    _mark: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._mark
+        self._mark = now
+
+
+def run_build(
+    request: BuildRequest,
+    spark: SparkSession | None = None,
+    progress: Progress = _quiet,
+    timings: Timings | None = None,
+    now: datetime | None = None,
+) -> BuildResult:
+    """Build, check and (if the checks pass) publish one product."""
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    result = BuildResult(outcome="Failed", run_id=request.run_id, started_at=started, location=request.output_location)
+    laps = timings or Timings()
+    if request.no_op:
+        result.outcome = "NoOp"
+    elif request.spec.transform is None:
+        result.reason, result.message = "NoTransform", "the product has no transform; nothing to build"
+    else:
+        staged = staging_path(request.output_location, request.run_id)
+        session = None
+        try:
+            session = spark or _session()
+            laps.lap("session")
+            _build(session, request, staged, result, progress, laps, now or started)
+        except BuildError as error:
+            result.reason, result.message = error.reason, error.message
+        except Exception as error:
+            found = classify(error, "BuildFailed")
+            result.reason, result.message = found.reason, found.message
+        finally:
+            if session is not None:
+                _cleanup(session, staged)
+    result.finished_at = datetime.now(UTC)
+    result.duration_seconds = round(time.monotonic() - clock, 3)
+    return result
+
+
+def _session() -> SparkSession:
+    from datamesh.build.session import create_session
+
+    try:
+        return create_session()
+    except Exception as error:
+        raise BuildError("SparkUnavailable", f"cannot start Spark: {error}") from error
+
+
+def _cleanup(spark: SparkSession, staged: str) -> None:
+    try:
+        remove(spark, staged)
+    except Exception:  # the staging folder is scratch space; a leftover must not fail a finished build
+        return
+
+
+def _observe(frame: DataFrame, name: str, columns: list[Any]) -> tuple[DataFrame, Observation | None]:
+    from pyspark.sql import Observation
+
+    if not columns:
+        return frame, None
+    observation = Observation(name)
+    return frame.observe(observation, *columns), observation
+
+
+def _stage(
+    request: BuildRequest,
+    df: DataFrame,
+    plan: conform.ConformPlan,
+    checks: quality.CheckPlan,
+    rule: RetentionRule | None,
+) -> tuple[DataFrame, Observation | None, Observation | None, Observation | None]:
+    """The frame to write: cast failures observed on the raw result, then the conformed, retained rows' metrics."""
+    from pyspark.sql import functions as F
+
+    selected, failures = conform.projection(plan)
+    frame, cast_obs = _observe(df, "cast", failures)
+    frame = frame.select(*selected)
+    retention_obs = None
+    if rule is not None:
+        column = F.col(f"`{rule.column}`")
+        frame, retention_obs = _observe(frame, "retention", [F.count_if(column < F.lit(rule.cutoff)).alias("expired")])
+        frame = frame.where(column.isNull() | (column >= F.lit(rule.cutoff)))
+    try:
+        frame, quality_obs = _observe(frame, "quality", quality.aggregates(checks))
+    except Exception as error:
+        found = classify(error, "SqlError")
+        raise BuildError(found.reason, f"quality checks of {request.name}: {found.message}") from error
+    return frame, cast_obs, retention_obs, quality_obs
+
+
+def _build(
+    spark: SparkSession,
+    request: BuildRequest,
+    staged: str,
+    result: BuildResult,
+    progress: Progress,
+    laps: Timings,
+    now: datetime,
+) -> None:
+    spec = request.spec
+    assert spec.transform is not None
+    progress(f"reading {len(request.inputs)} input(s)")
+    loaded = register(spark, request.inputs)
+    result.input_versions = loaded.versions
+    df = run_transform(spark, spec.transform, loaded.frames)
+    plan = conform.plan_conform(df.dtypes, spec.schema_, spec.transform.allow_extra_columns)
+    if not plan.ok:
+        raise BuildError("SchemaViolation", plan.message())
+    checks = quality.plan_checks(spec.governance.quality_checks, spec.schema_)
+    rule = retention_rule(spec, now)
+    frame, cast_obs, retention_obs, quality_obs = _stage(request, df, plan, checks, rule)
+    laps.lap("plan")
+    progress(f"running the transform and staging the result at {staged}")
+    try:
+        frame.write.mode("overwrite").parquet(staged)
+    except Exception as error:
+        raise classify(error, "TransformError") from error
+    laps.lap("transform+stage")
+    if cast_obs is not None:
+        failures = {k.removeprefix(conform.CAST_FAILURE_PREFIX): int(v or 0) for k, v in cast_obs.get.items()}
+        message = conform.cast_failure_message(failures, plan)
+        if message:
+            raise BuildError("SchemaViolation", message)
+    values: dict[str, Any] = dict(quality_obs.get) if quality_obs is not None else {}
+    if checks.uniqueness:
+        progress(f"checking uniqueness ({len(checks.uniqueness)} key(s))")
+        staged_df = spark.read.parquet(staged)
+        for item in checks.uniqueness:
+            values[f"duplicates.{item.index}"] = quality.duplicate_rows(staged_df, item.columns)
+    laps.lap("uniqueness")
+    results = quality.evaluate(checks, values, datetime.now(UTC))
+    score = quality.quality_score(results)
+    result.checks, result.quality_score = results, score
+    rows = int(values.get(quality.ROWS) or 0)
+    expired = int(retention_obs.get.get("expired") or 0) if retention_obs is not None else 0
+    failed = quality.blocking_failures(results)
+    if failed or score < spec.sla.quality_score:
+        result.outcome, result.reason = "QualityFailed", "QualityFailed"
+        result.message = _quality_message(failed, score, spec.sla.quality_score)
+        return
+    progress(f"publishing {rows} rows to {request.output_location}")
+    metadata = commit_metadata(
+        request.run_id, score, [c.model_dump(mode="json", exclude_none=True) for c in results], loaded.versions
+    )
+    mode = next((o.mode for o in spec.outputs if o.format == "delta" and o.mode), "overwrite")
+    try:
+        published = publish(spark, staged, request.output_location, mode, spec.primary_key, metadata, rule, rows)
+        if rule is not None:
+            vacuum(spark, request.output_location)
+    except Exception as error:
+        raise classify(error, "PublishFailed") from error
+    laps.lap("publish")
+    if rule is not None:
+        result.retention = RetentionResult(
+            column=rule.column, cutoff=rule.cutoff, rows_removed=expired + published.rows_deleted
+        )
+    result.outcome = "Published"
+    result.row_count, result.table_version = published.row_count, published.version
+    result.data_updated_at = datetime.now(UTC)
+
+
+def _quality_message(failed: list[Any], score: float, required: float) -> str:
+    parts = [
+        f"{c.name} failed: {c.value} vs threshold {c.threshold}" + (f" ({c.message})" * bool(c.message)) for c in failed
+    ]
+    if score < required:
+        parts.append(f"quality score {score} below the SLA's {required}")
+    return "not published: " + "; ".join(parts)

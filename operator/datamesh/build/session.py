@@ -1,0 +1,58 @@
+"""The Spark session every build uses: local[2] by default, Delta enabled, UTC, quiet."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import TYPE_CHECKING
+
+from datamesh.build.jars import jar_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+MASTER_ENV = "DATAMESH_SPARK_MASTER"
+DRIVER_MEMORY_ENV = "DATAMESH_DRIVER_MEMORY"
+SHUFFLE_PARTITIONS_ENV = "DATAMESH_SHUFFLE_PARTITIONS"
+
+
+def spark_settings(
+    master: str | None = None, driver_memory: str | None = None, environ: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Every setting of the build session, as plain data so the benchmark and tests use the very same ones."""
+    env = os.environ if environ is None else environ
+    settings = {
+        "spark.master": master or env.get(MASTER_ENV) or "local[2]",
+        "spark.app.name": "datamesh-build",
+        "spark.driver.memory": driver_memory or env.get(DRIVER_MEMORY_ENV) or "2g",
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        # 200 shuffle partitions is sized for clusters; on a pod's few cores it is mostly task overhead.
+        "spark.sql.shuffle.partitions": env.get(SHUFFLE_PARTITIONS_ENV) or "8",
+        # Delta's default of 50 snapshot partitions makes every small log replay a 50-task job.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        # Vacuum lists files with this many tasks (default 10000): half a minute of task overhead on two cores.
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
+        # Vacuum would otherwise add two commits per build, so the published version would not be the data's.
+        "spark.databricks.delta.vacuum.logging.enabled": "false",
+        "spark.sql.warehouse.dir": os.path.join(tempfile.gettempdir(), "datamesh-warehouse"),
+        # Build pods are short-lived; the collector does not need to keep up with a long-running service.
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -Dderby.system.home=" + tempfile.gettempdir(),
+    }
+    settings.update(jar_settings(environ))
+    return settings
+
+
+def create_session(master: str | None = None, driver_memory: str | None = None) -> SparkSession:
+    """A new (or the running) Spark session with Delta Lake and the build settings."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in spark_settings(master, driver_memory).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session

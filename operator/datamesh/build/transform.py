@@ -1,0 +1,38 @@
+"""Running the product's transform: Spark SQL over the input views, or a Python entry point."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from datamesh.api.dataproduct import Transform
+from datamesh.build.errors import BuildError, classify
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def run_transform(spark: SparkSession, transform: Transform, inputs: dict[str, DataFrame]) -> DataFrame:
+    """The (lazy) result frame. Parsing and analysis happen here, so SQL errors surface before any job runs."""
+    from pyspark.sql import DataFrame
+
+    if transform.sql is not None:
+        try:
+            return spark.sql(transform.sql)
+        except Exception as error:
+            found = classify(error, "SqlError")
+            raise BuildError(found.reason, f"transform SQL: {found.message}") from error
+    entry = str(transform.python)
+    module_name, _, function_name = entry.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise BuildError("TransformError", f"transform {entry}: cannot load entry point: {error}") from error
+    try:
+        result = function(spark, inputs)
+    except Exception as error:
+        found = classify(error, "TransformError")
+        raise BuildError(found.reason, f"transform {entry}: {found.message}") from error
+    if not isinstance(result, DataFrame):
+        raise BuildError("TransformError", f"transform {entry} returned {type(result).__name__}, not a DataFrame")
+    return result
