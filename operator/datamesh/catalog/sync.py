@@ -1,0 +1,261 @@
+"""`CatalogSync`: the operator's write side of the catalog. Every method is synchronous, idempotent and runs in one
+transaction; every one raises `CatalogUnavailable` (and nothing else for an unreachable database) so the operator
+can set CatalogSynced=False, back off and later call `converge` with the whole World."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from datamesh.api.dataproduct import DataProduct
+from datamesh.api.domain import Domain
+from datamesh.api.governancepolicy import GovernancePolicy
+from datamesh.catalog.db import create_catalog_engine, default_catalog_url, migrate, session_factory, unavailable_as
+from datamesh.catalog.models import (
+    Base,
+    ColumnRow,
+    DomainRow,
+    FreshnessRow,
+    LineageEdgeRow,
+    OwnerRow,
+    PolicyRow,
+    ProductRow,
+    QualityRunRow,
+    SlaRow,
+    TagRow,
+)
+from datamesh.catalog.records import DomainRecord, ProductRecord, domain_record, now, product_record
+from datamesh.controller.world import World
+
+
+@dataclass(frozen=True)
+class ConvergeReport:
+    """What `converge` changed: counts of rows written and removed."""
+
+    domains: int
+    products: int
+    policies: int
+    deleted_domains: int
+    deleted_products: int
+    deleted_policies: int
+
+
+def _insert_ignoring_conflict(session: Session, model: type[Base], values: dict[str, Any], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: two writers creating the same row at once must not fail."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        pg_statement = postgresql.insert(model).values(values).on_conflict_do_nothing(index_elements=keys)
+        session.execute(pg_statement)
+    elif dialect == "sqlite":
+        sqlite_statement = sqlite.insert(model).values(values).on_conflict_do_nothing(index_elements=keys)
+        session.execute(sqlite_statement)
+    else:
+        raise NotImplementedError(f"the catalog supports SQLite and PostgreSQL, not {dialect}")
+
+
+def _write_domain(session: Session, record: DomainRecord) -> None:
+    synced_at = now()
+    _insert_ignoring_conflict(
+        session, DomainRow, {"name": record.name, **record.values, "spec_hash": "", "synced_at": synced_at}, ["name"]
+    )
+    row = session.execute(select(DomainRow).where(DomainRow.name == record.name).with_for_update()).scalar_one()
+    if row.spec_hash != record.spec_hash:
+        session.execute(delete(OwnerRow).where(OwnerRow.domain_name == record.name))
+        session.add_all(OwnerRow(domain_name=record.name, **owner) for owner in record.owners)
+    for key, value in record.values.items():
+        setattr(row, key, value)
+    row.synced_at = synced_at
+
+
+def _rewrite_spec_rows(session: Session, product_id: int, record: ProductRecord) -> None:
+    for model in (ColumnRow, TagRow, SlaRow, LineageEdgeRow, OwnerRow):
+        session.execute(delete(model).where(model.product_id == product_id))
+    session.add_all(ColumnRow(product_id=product_id, **column) for column in record.columns)
+    session.add_all(TagRow(product_id=product_id, tag=tag) for tag in record.tags)
+    session.add(SlaRow(product_id=product_id, **record.sla))
+    session.add_all(LineageEdgeRow(product_id=product_id, **edge) for edge in record.lineage)
+    session.add_all(OwnerRow(product_id=product_id, **owner) for owner in record.owners)
+
+
+def _write_product(session: Session, record: ProductRecord) -> None:
+    synced_at = now()
+    key = {"namespace": record.namespace, "name": record.name}
+    _insert_ignoring_conflict(
+        session, ProductRow, {**key, **record.product, "spec_hash": "", "synced_at": synced_at}, ["namespace", "name"]
+    )
+    row = session.execute(
+        select(ProductRow)
+        .where(ProductRow.namespace == record.namespace, ProductRow.name == record.name)
+        .with_for_update()
+    ).scalar_one()
+    if row.spec_hash != record.spec_hash:
+        _rewrite_spec_rows(session, row.id, record)
+        row.spec_hash = record.spec_hash
+    for field, value in record.product.items():
+        setattr(row, field, value)
+    row.synced_at = synced_at
+    session.merge(FreshnessRow(product_id=row.id, **record.freshness))
+    if record.quality_run is not None:
+        _insert_ignoring_conflict(
+            session,
+            QualityRunRow,
+            {"product_id": row.id, **record.quality_run, "recorded_at": synced_at},
+            ["product_id", "run_id"],
+        )
+
+
+def _write_policy(session: Session, policy: GovernancePolicy) -> None:
+    session.merge(PolicyRow(name=str(policy.metadata.get("name", "")), body=policy.to_wire(), synced_at=now()))
+
+
+def _delete_products(session: Session, keys: Iterable[tuple[str, str]]) -> int:
+    wanted = list(keys)
+    removed = 0
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        ids = session.execute(
+            select(ProductRow.id).where(tuple_(ProductRow.namespace, ProductRow.name).in_(chunk))
+        ).scalars()
+        removed += _delete_product_ids(session, list(ids))
+    return removed
+
+
+def _delete_product_ids(session: Session, ids: list[int]) -> int:
+    if not ids:
+        return 0
+    # Spelled out rather than left to ON DELETE CASCADE so an SQLite connection opened without
+    # PRAGMA foreign_keys (e.g. by hand) cannot leave orphans behind.
+    for model in (ColumnRow, TagRow, SlaRow, FreshnessRow, QualityRunRow, LineageEdgeRow, OwnerRow):
+        session.execute(delete(model).where(model.product_id.in_(ids)))
+    session.execute(delete(ProductRow).where(ProductRow.id.in_(ids)))
+    return len(ids)
+
+
+def _delete_domains(session: Session, names: Iterable[str]) -> int:
+    wanted = list(names)
+    if not wanted:
+        return 0
+    session.execute(delete(OwnerRow).where(OwnerRow.domain_name.in_(wanted)))
+    session.execute(delete(DomainRow).where(DomainRow.name.in_(wanted)))
+    return len(wanted)
+
+
+class CatalogSync:
+    """Mirrors Domains, DataProducts and GovernancePolicies into the catalog database.
+
+    Thread-safe: the operator calls it through `asyncio.to_thread`. The schema is migrated to head on the first
+    call that reaches the database (so constructing one never fails, even with the database down).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def migrate(self) -> None:
+        """Upgrade the schema to head (idempotent). Raises CatalogUnavailable."""
+        with self._migrate_lock:
+            if not self._migrated:
+                migrate(self.engine)
+                self._migrated = True
+
+    def ping(self) -> None:
+        """Raise CatalogUnavailable unless the database answers."""
+        with unavailable_as("ping"), self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    @contextmanager
+    def _transaction(self, operation: str) -> Iterator[Session]:
+        self.migrate()
+        with unavailable_as(operation), self._sessions.begin() as session:
+            yield session
+
+    def upsert_domain(self, domain: Domain) -> None:
+        with self._transaction(f"upsert of Domain {domain.name}") as session:
+            _write_domain(session, domain_record(domain))
+
+    def delete_domain(self, name: str) -> None:
+        """Remove the domain (its products go through their own finalizers). Deleting a missing one is fine."""
+        with self._transaction(f"delete of Domain {name}") as session:
+            _delete_domains(session, [name])
+
+    def upsert_product(self, product: DataProduct) -> None:
+        """Write the product's spec and status; record its last build in the quality history once per run id."""
+        record = product_record(product)
+        with self._transaction(f"upsert of DataProduct {record.namespace}/{record.name}") as session:
+            _write_product(session, record)
+
+    def delete_product(self, namespace: str, name: str) -> None:
+        """Remove the product with its schema, SLA, quality history and lineage. Deleting a missing one is fine."""
+        with self._transaction(f"delete of DataProduct {namespace}/{name}") as session:
+            _delete_products(session, [(namespace, name)])
+
+    def upsert_policy(self, policy: GovernancePolicy) -> None:
+        """Store a GovernancePolicy: the discovery API decides access from the stored copies."""
+        with self._transaction(f"upsert of GovernancePolicy {policy.metadata.get('name')}") as session:
+            _write_policy(session, policy)
+
+    def delete_policy(self, name: str) -> None:
+        with self._transaction(f"delete of GovernancePolicy {name}") as session:
+            session.execute(delete(PolicyRow).where(PolicyRow.name == name))
+
+    def converge(self, world: World) -> ConvergeReport:
+        """Make the catalog hold exactly the World's domains, products and policies, in one transaction: upserts
+        everything present and deletes everything absent (deletes missed while the catalog was down included)."""
+        with self._transaction("converge") as session:
+            for domain in world.domains.values():
+                _write_domain(session, domain_record(domain))
+            for policy in world.policies.values():
+                _write_policy(session, policy)
+            for product in world.products.values():
+                _write_product(session, product_record(product))
+
+            stored_products = {
+                (namespace, name) for namespace, name in session.execute(select(ProductRow.namespace, ProductRow.name))
+            }
+            present_products = {product_record_key(p) for p in world.products.values()}
+            deleted_products = _delete_products(session, sorted(stored_products - present_products))
+
+            stored_domains = set(session.execute(select(DomainRow.name)).scalars())
+            present_domains = {domain.name for domain in world.domains.values()}
+            deleted_domains = _delete_domains(session, sorted(stored_domains - present_domains))
+
+            stored_policies = set(session.execute(select(PolicyRow.name)).scalars())
+            present_policies = {str(p.metadata.get("name", "")) for p in world.policies.values()}
+            gone_policies = sorted(stored_policies - present_policies)
+            if gone_policies:
+                session.execute(delete(PolicyRow).where(PolicyRow.name.in_(gone_policies)))
+        return ConvergeReport(
+            domains=len(world.domains),
+            products=len(world.products),
+            policies=len(world.policies),
+            deleted_domains=deleted_domains,
+            deleted_products=deleted_products,
+            deleted_policies=len(gone_policies),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def product_record_key(product: DataProduct) -> tuple[str, str]:
+    return str(product.metadata.get("namespace") or "default"), product.name
+
+
+def open_catalog(url: str | None = None) -> CatalogSync:
+    """A CatalogSync for `url`; by default $DATAMESH_CATALOG_URL, else SQLite at
+    ${DATAMESH_STATE_DIR:-.datamesh}/catalog.db. Does not connect: the schema is migrated on the first call
+    that reaches the database."""
+    return CatalogSync(create_catalog_engine(url or default_catalog_url()))
