@@ -11,7 +11,8 @@ KUBE_BIN := $(DATAMESH_CACHE)/kube/$(K8S_VERSION)/bin
 KUBECTL := $(KUBE_BIN)/kubectl
 DEV_KUBECONFIG := $(CURDIR)/.devcluster/kubeconfig
 
-.PHONY: help venv kube crds crds-check lint test test-fast cluster-up cluster-down demo demo-down bench clean
+.PHONY: help venv kube tools crds crds-check packaging-sync packaging-check lint test test-fast cluster-up \
+	cluster-down demo demo-down bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,17 +29,27 @@ venv: $(VENV)/.installed ## create .venv with the package, Spark extra and dev t
 kube: venv ## build the Kubernetes control-plane binaries (cached under $DATAMESH_CACHE)
 	@$(PY) -m devcluster build >/dev/null
 
-crds: venv ## regenerate crds/*.yaml from the pydantic models
+tools: ## build helm from the Go module proxy (cached in $DATAMESH_CACHE/tools/bin)
+	@bash scripts/install-tools.sh >/dev/null
+
+crds: venv ## regenerate crds/*.yaml from the pydantic models, and every packaged copy of them
 	@$(PY) -m datamesh.cli.main crds --out crds
+	@$(MAKE) --no-print-directory packaging-sync
 
 crds-check: venv
 	@$(PY) -m datamesh.cli.main crds --out crds --check
 
+packaging-sync: venv tools ## regenerate chart/kustomize CRD copies, manifests, argocd-cm, chart values table
+	@$(PY) scripts/sync_packaging.py
+
+packaging-check: venv tools
+	@$(PY) scripts/sync_packaging.py --check
+
 lint: venv ## ruff and mypy
-	@echo "==> ruff"; $(VENV)/bin/ruff check operator tests bench
+	@echo "==> ruff"; $(VENV)/bin/ruff check operator tests bench scripts
 	@echo "==> mypy"; $(VENV)/bin/mypy
 
-test: venv kube lint crds-check ## the whole suite: lint, CRD drift, unit and real-cluster tests
+test: venv kube tools lint crds-check packaging-check ## the whole suite: lint, drift checks, unit and real-cluster tests
 	@echo "==> pytest (starts its own control plane unless KUBECONFIG is set)"
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -54,7 +65,9 @@ cluster-down: venv ## stop the local control plane
 demo: cluster-up ## set up and run the demo on the embedded defaults
 	@KUBECONFIG=$(DEV_KUBECONFIG) KUBECTL=$(KUBECTL) PY=$(PY) bash scripts/demo.sh
 
-demo-down: cluster-down ## stop the demo (control plane included)
+demo-down: ## stop the demo: operator, dev node and control plane
+	@if [ -f .devcluster/operator.pid ]; then kill "$$(cat .devcluster/operator.pid)" 2>/dev/null || true; rm -f .devcluster/operator.pid; fi
+	@$(MAKE) --no-print-directory cluster-down
 
 bench: venv ## benchmarks (print figures; not tests)
 	@$(PY) bench/build.py

@@ -1,25 +1,57 @@
 #!/usr/bin/env bash
-# The demo on the embedded defaults: local control plane (already up), CRDs, the example mesh.
+# The demo on the embedded defaults: local control plane and dev node (already up), demo data in the local
+# lake, the operator running in the background, the example mesh applied and built for real.
 set -euo pipefail
 : "${KUBECONFIG:?}" "${KUBECTL:?}" "${PY:?}"
+STATE=.devcluster
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+k() { "$KUBECTL" "$@"; }
 
 step "Applying the CRDs generated from the API models"
-"$KUBECTL" apply --server-side -f crds/ >/dev/null
-"$KUBECTL" wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+k apply --server-side --force-conflicts -f crds/ >/dev/null
+k wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 
-step "Applying the example domains and products"
-for ns in $("$PY" - <<'PY'
-from datamesh.manifests import load_mesh
-mesh = load_mesh(["examples"])
-print(" ".join(sorted({d.namespace_name for d in mesh.domains.values()})))
-PY
-); do
-  "$KUBECTL" create namespace "$ns" --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
-done
-"$KUBECTL" apply --server-side -R -f examples/
+step "Writing the seed's bronze tables into the local lake (datamesh demo-data)"
+"$PY" -m datamesh.cli.main demo-data
+
+if [ -f "$STATE/operator.pid" ] && kill -0 "$(cat "$STATE/operator.pid")" 2>/dev/null; then
+  step "Operator already running (pid $(cat "$STATE/operator.pid"))"
+else
+  step "Starting the operator (log: $STATE/logs/operator.log)"
+  port=$("$PY" -c 'from devcluster.cluster import free_port; print(free_port())')
+  metrics=$("$PY" -c 'from devcluster.cluster import free_port; print(free_port())')
+  setsid "$PY" -m datamesh.cli.main operator --standalone --webhook-port "$port" \
+    --webhook-cert-dir "$STATE/webhook" --metrics-port "$metrics" \
+    >>"$STATE/logs/operator.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/operator.pid"
+  echo "$metrics" > "$STATE/metrics.port"
+  for _ in $(seq 1 60); do
+    k get validatingwebhookconfiguration datamesh.dev >/dev/null 2>&1 && break
+    sleep 1
+  done
+fi
+
+step "Applying the example domains, then policies and products"
+k apply --server-side -f examples/domains/
+k wait --for=condition=Ready domain --all --timeout=120s
+k apply --server-side -f examples/policies/ -f examples/products/
+
+step "Waiting for customer-360 to be built, checked and published (first Spark start takes a minute)"
+if ! k wait --for=condition=Ready dataproduct/customer-360 -n sales --timeout=900s; then
+  k get dataproduct customer-360 -n sales -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+  echo "see $STATE/logs/operator.log and $STATE/node/pods/*/build.log" >&2
+  exit 1
+fi
 
 step "kubectl get domains,dataproducts -A"
-"$KUBECTL" get domains,dataproducts -A
+k get domains
 echo
-echo "KUBECONFIG=$KUBECONFIG  (stop everything with: make demo-down)"
+k get dataproducts -A -o wide
+echo
+step "customer-360 quality checks"
+k get dataproduct customer-360 -n sales \
+  -o jsonpath='{range .status.checks[*]}{.name}{"\t"}{.value}{"\t(threshold "}{.threshold}{")\t"}{.passed}{"\n"}{end}'
+echo
+echo "Published at: $(k get dataproduct customer-360 -n sales -o jsonpath='{.status.location}')"
+echo "Metrics: http://127.0.0.1:$(cat "$STATE/metrics.port")/metrics"
+echo "export KUBECONFIG=$KUBECONFIG   # then: kubectl get dp -A   (stop everything with: make demo-down)"

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -102,6 +103,10 @@ class ControlPlane:
             _say(f"control plane already running: KUBECONFIG={self.kubeconfig}")
             return self.kubeconfig
         self.down(quiet=True)
+        # A stopped control plane starts empty: leftovers of an earlier run (objects, pods of a dead node)
+        # would make tests and the demo depend on history.
+        for leftover in ("etcd", "node"):
+            shutil.rmtree(self.dir / leftover, ignore_errors=True)
         binaries.ensure_built()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)

@@ -15,7 +15,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("datamesh.cli.validate", "check manifests offline; exit 1 listing every problem"),
     "import": ("datamesh.cli.import_seed", "convert a seed-format contract into a DataProduct manifest"),
     "crds": ("datamesh.cli.crds", "write the CRDs generated from the API models"),
+    "build": ("datamesh.cli.build", "build, check and publish a data product (--local: with a local Spark session)"),
+    "demo-data": ("datamesh.cli.demo_data", "write the seed's bronze demo tables where the example Domains read them"),
     "operator": ("datamesh.cli.operator_cmd", "run the operator against the current kubeconfig"),
+    "catalog": ("datamesh.cli.catalog", "search the data catalog and show products (through the discovery API)"),
+    "api": ("datamesh.cli.api", "serve the discovery API: search, product detail, REST outputs, the mesh page"),
 }
 
 

@@ -8,8 +8,11 @@ service account through the official client's loaders (re-read when the token fi
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -62,6 +65,36 @@ class Credentials:
     cert_file: str | None = None
     key_file: str | None = None
     verify: bool = True
+    #: In a pod the token is a bound, rotating file: re-read it rather than keep the first copy.
+    token_file: str | None = None
+
+    def current_token(self) -> str | None:
+        if self.token_file:
+            try:
+                return Path(self.token_file).read_text().strip()
+            except OSError:
+                return self.token
+        return self.token
+
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _in_cluster() -> Credentials | None:
+    # DATAMESH_SERVICEACCOUNT_DIR: where the dev node puts a pod's token, as host processes cannot see
+    # the standard path.
+    directory = Path(os.environ.get("DATAMESH_SERVICEACCOUNT_DIR", SERVICE_ACCOUNT_DIR))
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port or not (directory / "token").exists():
+        return None
+    host = f"[{host}]" if ":" in host else host
+    token_file = str(directory / "token")
+    return Credentials(
+        server=f"https://{host}:{port}",
+        token=Path(token_file).read_text().strip(),
+        ca_file=str(directory / "ca.crt"),
+        token_file=token_file,
+    )
 
 
 def load_credentials(kubeconfig: str | None = None) -> Credentials:
@@ -72,8 +105,10 @@ def load_credentials(kubeconfig: str | None = None) -> Credentials:
     try:
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError, TypeError):
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        configuration.refresh_api_key_hook = None
+        in_cluster = _in_cluster()
+        if in_cluster is None:
+            raise
+        return in_cluster
     raw = configuration.api_key.get("BearerToken") or configuration.api_key.get("authorization") or ""
     token = raw.removeprefix("Bearer ").strip() or None
     return Credentials(
@@ -103,6 +138,7 @@ class Kube:
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
         self._session: aiohttp.ClientSession | None = None
+        self._since = 0.0
 
     def _ssl(self) -> ssl.SSLContext | bool:
         if not self.credentials.verify:
@@ -113,8 +149,12 @@ class Kube:
         return context
 
     async def session(self) -> aiohttp.ClientSession:
+        if self._session is not None and self.credentials.token_file and time.monotonic() - self._since > 300:
+            await self._session.close()  # pick up the rotated token
         if self._session is None or self._session.closed:
-            headers = {"Authorization": f"Bearer {self.credentials.token}"} if self.credentials.token else {}
+            self._since = time.monotonic()
+            token = self.credentials.current_token()
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
             self._session = aiohttp.ClientSession(
                 base_url=self.credentials.server,
                 headers=headers,

@@ -57,6 +57,8 @@ class JobView:
     result: BuildResult | None = None
     pod_message: str | None = None
     unschedulable: bool = False
+    result_pending: bool = False
+    """Finished, but its pod's termination message is not visible yet: look again shortly."""
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,17 @@ def plan_product(
     desired: list[cond.Desired] = []
 
     latest = max(jobs, key=lambda j: j.created_at, default=None)
-    if latest is not None and latest.finished:
+    if latest is not None and latest.result_pending:
+        plan.wake(2)
+    elif latest is not None and latest.finished:
         _fold_result(product, status, latest, plan, now)
     elif latest is not None and latest.unschedulable:
         plan.delete_jobs.append(latest.name)
         _record_failure(status, latest, "Unschedulable", "build pod could not be scheduled in time", now)
         plan.events.append(Event("Warning", "BuildFailed", f"job {latest.name}: pod could not be scheduled"))
-    running = latest if latest is not None and latest.active and not latest.unschedulable else None
+    running = (
+        latest if latest is not None and (latest.active or latest.result_pending) and not latest.unschedulable else None
+    )
 
     validated = _validate(product, world)
     desired.append(validated)

@@ -6,6 +6,7 @@ decisions are made by the pure planners, so this module is about I/O, ordering a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Hashable
@@ -29,6 +30,7 @@ from datamesh.controller.workqueue import WorkQueue
 
 logger = logging.getLogger("datamesh.controller")
 FORCE_DELETE_ANNOTATION = "datamesh.dev/force-delete"
+RESULT_GRACE_SECONDS = 30
 
 
 class DomainInUse(Exception):
@@ -164,17 +166,26 @@ class Runtime:
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         message: str | None = None
         unschedulable = False
+        fetched = False
         if jobviews.is_finished(job):
             owner = str((meta.get("labels") or {}).get("datamesh.dev/product", ""))
             product = self.cache.world.products.get((namespace, owner))
             last = product.status.last_build if product and product.status else None
             if last is None or last.job != name or last.outcome in (None, "Running"):
                 message = await self._pod_message(namespace, name)
+                fetched = True
         else:
             created = jobviews.parse_time(meta.get("creationTimestamp")) or current
             if current - created > timedelta(seconds=self.config.pending_timeout_seconds):
                 unschedulable = await self._pods_pending(namespace, name)
-        return jobviews.view(job, pod_message=message, unschedulable=unschedulable, now=current)
+        view = jobviews.view(job, pod_message=message, unschedulable=unschedulable, now=current)
+        if fetched and message is None:
+            finished_at = view.finished_at or current
+            if current - finished_at < timedelta(seconds=RESULT_GRACE_SECONDS):
+                # The Job can be marked finished before its pod's final status is readable; wait a little.
+                logger.info("job %s finished; waiting for its pod's termination message", name)
+                return dataclasses.replace(view, result_pending=True)
+        return view
 
     async def _pod_message(self, namespace: str, job: str) -> str | None:
         pods = await self.kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")

@@ -1,0 +1,255 @@
+"""Real builds end to end: the operator launches Jobs, the dev node runs them with real Spark and Delta,
+the results come back through the pod status. These are the suite's Spark-heavy cases: keep them few."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, Cluster
+from tests.operator import delta
+from tests.operator.conftest import Operator, condition, wait_for
+
+pytestmark = pytest.mark.spark
+BUILD_TIMEOUT = 600
+SCHEMA = [
+    {"name": "customer_id", "type": "string", "primaryKey": True},
+    {"name": "email", "type": "string", "nullable": True, "pii": True, "classification": "PERSONAL.EMAIL"},
+]
+
+
+@pytest.fixture(scope="module")
+def lake(crds: Cluster, operator: Operator | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example domains, with their storage moved into a temporary lake holding small demo data."""
+    root = tmp_path_factory.mktemp("lake")
+    subprocess.run([sys.executable, "-m", "datamesh.cli.main", "demo-data", "--out", str(root), "--scale", "0.001"],
+                   check=True, capture_output=True)  # fmt: skip
+    for path in sorted((REPO / "examples" / "domains").glob("*.yaml")):
+        crds.apply(path.read_text().replace("/var/lib/datamesh/lake", str(root)))
+    for name in ("sales", "marketing", "customer-success"):
+        wait_for(f"domain {name}", lambda n=name: condition(crds.get("domain", n), "Ready").get("status") == "True",
+                 operator=operator)  # fmt: skip
+    yield root
+
+
+def product(name: str, namespace: str, sql: str, inputs: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataProduct",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "domain": namespace,
+            "owner": "team@example.com",
+            "description": f"end-to-end product {name}",
+            "sla": {"freshness": "1 hour", "qualityScore": 0.9},
+            "schema": SCHEMA,
+            "inputs": inputs,
+            "transform": {"sql": sql},
+            "outputs": [{"name": "table", "format": "delta"}],
+            "governance": {"qualityChecks": [{"type": "uniqueness", "column": "customer_id"}]},
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+def wait_ready(
+    cluster: Cluster, name: str, namespace: str, operator: Operator | None, *, version: int = 0
+) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        body = cluster.get("dataproduct", name, namespace)
+        ready = condition(body, "Ready")
+        built = condition(body, "Built")
+        if built.get("status") == "False" and built.get("reason") not in (None, "Pending"):
+            raise AssertionError(f"{name} failed to build: {built}\n{operator.tail() if operator else ''}")
+        status = body.get("status") or {}
+        return body if ready.get("status") == "True" and (status.get("tableVersion") or 0) >= version else None
+
+    result: dict[str, Any] = wait_for(f"{namespace}/{name} Ready", probe, timeout=BUILD_TIMEOUT, operator=operator)
+    return result
+
+
+def jobs_of(cluster: Cluster, name: str, namespace: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "jobs", "-n", namespace, "-l", f"datamesh.dev/product={name}", "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+@pytest.fixture(scope="module")
+def customers(crds: Cluster, operator: Operator | None, lake: Path) -> dict[str, Any]:
+    """A published base product in the sales domain that other tests read."""
+    crds.apply(yaml.safe_dump(product("customers-clean", "sales", "SELECT customer_id, email FROM customers",
+                                      [{"source": "bronze.crm.customers", "alias": "customers"}])))  # fmt: skip
+    return wait_ready(crds, "customers-clean", "sales", operator)
+
+
+def test_example_customer_360_is_built_checked_and_published(
+    crds: Cluster, operator: Operator | None, lake: Path
+) -> None:
+    text = (REPO / "examples" / "products" / "customer-360.yaml").read_text()
+    crds.apply(text.replace("/var/lib/datamesh/lake", str(lake)))
+    body = wait_ready(crds, "customer-360", "sales", operator)
+    status = body["status"]
+    assert status["qualityScore"] >= 0.95
+    assert status["dataUpdatedAt"] and status["rowCount"] == 1000
+    assert {c["name"] for c in status["checks"]} >= {"completeness", "uniqueness", "no-negative-activity"}
+    assert all(c["passed"] for c in status["checks"] if c.get("severity", "error") == "error")
+    table = Path(status["location"])
+    assert table == lake / "sales" / "gold" / "customer-360"
+    assert delta.versions(table) == [0]
+    assert len(delta.rows(table)) == 1000
+    row = crds.kubectl("get", "dp", "customer-360", "-n", "sales", "--no-headers").stdout.split()
+    assert row[3] == "True" and float(row[4]) >= 0.95
+    events = crds.kubectl("get", "events", "-n", "sales", "--field-selector",
+                          "involvedObject.name=customer-360", "-o", "jsonpath={.items[*].reason}").stdout  # fmt: skip
+    assert "BuildStarted" in events and "BuildSucceeded" in events
+
+
+def test_failing_quality_keeps_the_published_version(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    body = product("strict-customers", "sales", "SELECT customer_id, email FROM customers",
+                   [{"source": "bronze.crm.customers", "alias": "customers"}])  # fmt: skip
+    crds.apply(yaml.safe_dump(body))
+    published = wait_ready(crds, "strict-customers", "sales", operator)
+    table = Path(published["status"]["location"])
+    before = delta.rows(table)
+    body["spec"]["governance"]["qualityChecks"].append(
+        {"type": "sql", "name": "impossible", "expression": "customer_id IS NULL"}
+    )
+    crds.apply(yaml.safe_dump(body))
+
+    def failed() -> dict[str, Any] | None:
+        current = crds.get("dataproduct", "strict-customers", "sales")
+        return current if condition(current, "QualityPassed").get("status") == "False" else None
+
+    current = wait_for("QualityPassed=False", failed, timeout=BUILD_TIMEOUT, operator=operator)
+    ready = condition(current, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "QualityFailed"
+    assert "impossible" in ready["message"]
+    assert current["status"]["tableVersion"] == 0
+    assert delta.versions(table) == [0], "a failed build must not commit to the table"
+    assert delta.rows(table) == before
+    failing = [c for c in current["status"]["checks"] if not c["passed"]]
+    assert [c["name"] for c in failing] == ["impossible"]
+    # Deterministic failures are not retried: one Job per generation.
+    assert len([j for j in jobs_of(crds, "strict-customers", "sales")
+                if j["metadata"]["labels"]["datamesh.dev/generation"] == "2"]) == 1  # fmt: skip
+
+
+def test_an_upstream_publication_rebuilds_its_consumer_once(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    crds.apply(yaml.safe_dump(product("emails", "sales", "SELECT customer_id, email FROM upstream",
+                                      [{"product": "customers-clean", "alias": "upstream"}])))  # fmt: skip
+    wait_ready(crds, "emails", "sales", operator)
+    upstream_version = crds.get("dataproduct", "customers-clean", "sales")["status"]["tableVersion"]
+    crds.kubectl("annotate", "dp", "customers-clean", "-n", "sales", "--overwrite", "datamesh.dev/rebuild=cascade")
+    wait_ready(crds, "customers-clean", "sales", operator, version=upstream_version + 1)
+
+    def rebuilt() -> dict[str, Any] | None:
+        current = crds.get("dataproduct", "emails", "sales")
+        used = (current.get("status") or {}).get("upstreamVersions", {}).get("sales/customers-clean")
+        return current if used == upstream_version + 1 and condition(current, "Ready").get("status") == "True" else None
+
+    wait_for("downstream rebuilt from the new version", rebuilt, timeout=BUILD_TIMEOUT, operator=operator)
+    triggers = [j["metadata"]["labels"]["datamesh.dev/trigger"] for j in jobs_of(crds, "emails", "sales")]
+    assert triggers.count("upstream") == 1, triggers
+
+
+def test_cross_domain_reads_need_a_grant_and_see_pii_masked(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    consumer = product("reach", "marketing", "SELECT customer_id, email FROM c",
+                       [{"product": "customers-clean", "domain": "sales", "alias": "c"}])  # fmt: skip
+    crds.apply(yaml.safe_dump(consumer))
+
+    def denied() -> dict[str, Any] | None:
+        body = crds.get("dataproduct", "reach", "marketing")
+        return body if condition(body, "InputsReady").get("reason") == "AccessDenied" else None
+
+    body = wait_for("AccessDenied", denied, operator=operator)
+    assert "customers-clean" in condition(body, "InputsReady")["message"]
+    assert jobs_of(crds, "reach", "marketing") == [], "no build may run without access"
+    events = crds.kubectl("get", "events", "-n", "marketing", "-o", "jsonpath={.items[*].reason}").stdout
+    assert "BuildStarted" not in events
+    # The producer grants marketing access, with PII masked.
+    grant = {"spec": {"governance": {"grants": [{"domains": ["marketing"], "pii": "mask"}]}}}
+    crds.kubectl("patch", "dp", "customers-clean", "-n", "sales", "--type=merge", "-p", json.dumps(grant))
+    built = wait_ready(crds, "reach", "marketing", operator)
+    rows = delta.rows(Path(built["status"]["location"]))
+    emails = [r["email"] for r in rows if r["email"] is not None]
+    assert emails and all(re.fullmatch(r"[0-9a-f]{64}", e) for e in emails), emails[:3]
+
+
+def test_freshness_flips_and_recovers_and_sla_drives_rebuilds(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    body = product("short-sla", "sales", "SELECT customer_id, email FROM upstream",
+                   [{"product": "customers-clean", "alias": "upstream"}], suspend=True)  # fmt: skip
+    body["spec"]["sla"]["freshness"] = "30s"
+    crds.apply(yaml.safe_dump(body))
+    wait_ready(crds, "short-sla", "sales", operator)
+
+    def stale() -> dict[str, Any] | None:
+        current = crds.get("dataproduct", "short-sla", "sales")
+        return current if condition(current, "Fresh").get("status") == "False" else None
+
+    current = wait_for("Fresh=False", stale, timeout=90, operator=operator)
+    assert condition(current, "Fresh")["reason"] == "Stale"
+    assert condition(current, "Ready")["status"] == "False"
+    events = crds.kubectl("get", "events", "-n", "sales", "--field-selector", "involvedObject.name=short-sla",
+                          "-o", "jsonpath={.items[*].reason}").stdout  # fmt: skip
+    assert "Stale" in events
+    crds.kubectl("patch", "dp", "short-sla", "-n", "sales", "--type=merge", "-p", '{"spec": {"suspend": false}}')
+    wait_ready(crds, "short-sla", "sales", operator, version=1)
+    # Not suspended, the SLA-derived schedule rebuilds before the data goes stale again.
+    wait_for(
+        "a scheduled rebuild",
+        lambda: (
+            "schedule" in [j["metadata"]["labels"]["datamesh.dev/trigger"] for j in jobs_of(crds, "short-sla", "sales")]
+        ),  # fmt: skip
+        timeout=BUILD_TIMEOUT,
+        operator=operator,
+    )
+    crds.kubectl("delete", "dp", "short-sla", "-n", "sales", "--wait=true", "--timeout=120s")
+
+
+def test_killing_the_operator_mid_build_never_duplicates_jobs(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    if operator is None:
+        pytest.skip("the operator runs in the cluster")
+    crds.apply(yaml.safe_dump(product("restart-me", "sales", "SELECT customer_id, email FROM customers",
+                                      [{"source": "bronze.crm.customers", "alias": "customers"}])))  # fmt: skip
+    wait_for("a build job", lambda: jobs_of(crds, "restart-me", "sales"), operator=operator)
+    operator.stop(signal.SIGKILL)
+    operator.start()
+    body = wait_ready(crds, "restart-me", "sales", operator)
+    jobs = jobs_of(crds, "restart-me", "sales")
+    assert len(jobs) == 1, [j["metadata"]["name"] for j in jobs]
+    assert body["status"]["lastBuild"]["job"] == jobs[0]["metadata"]["name"]
+    assert body["status"]["observedGeneration"] == body["metadata"]["generation"]
+
+
+def test_deleting_a_product_runs_its_finalizer(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    crds.apply(yaml.safe_dump(product("doomed", "sales", "SELECT customer_id, email FROM customers",
+                                      [{"source": "bronze.crm.customers", "alias": "customers"}],
+                                      deletionPolicy="Delete")))  # fmt: skip
+    body = wait_ready(crds, "doomed", "sales", operator)
+    assert "datamesh.dev/finalizer" in body["metadata"]["finalizers"]
+    table = Path(body["status"]["location"])
+    assert table.is_dir()
+    crds.kubectl("delete", "dp", "doomed", "-n", "sales", "--wait=true", "--timeout=120s")
+    assert not table.exists(), "deletionPolicy Delete removes the published table"
