@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.postgres"]
 
 
 @dataclass

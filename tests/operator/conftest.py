@@ -27,9 +27,15 @@ from tests.conftest import REPO, Cluster
 class Operator:
     """Start, kill and restart the operator process; its log goes to a file for failure reports."""
 
-    def __init__(self, cluster: Cluster, workdir: Path) -> None:
+    def __init__(self, cluster: Cluster, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.cluster = cluster
         self.workdir = workdir
+        self.lineage = workdir / "lineage.jsonl"
+        self.extra_env = {
+            "DATAMESH_CATALOG_URL": f"sqlite:///{workdir / 'catalog.db'}",
+            "DATAMESH_LINEAGE_FILE": str(self.lineage),
+            **(env or {}),
+        }
         self.log = workdir / "operator.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.webhook_port = free_port()
@@ -43,6 +49,7 @@ class Operator:
             "DATAMESH_LAKE_HOST_PATH": "",
             "DATAMESH_METRICS_PORT": str(self.metrics_port),
             "DATAMESH_METRICS_ADDR": "127.0.0.1",
+            **self.extra_env,
         }
         webhook = ["--webhook-port", str(self.webhook_port), "--webhook-cert-dir", str(self.workdir / "webhook")]
         argv = [sys.executable, "-m", "datamesh.cli.main", "operator", "--standalone", *webhook]

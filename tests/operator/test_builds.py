@@ -112,6 +112,11 @@ def test_example_customer_360_is_built_checked_and_published(
     events = crds.kubectl("get", "events", "-n", "sales", "--field-selector",
                           "involvedObject.name=customer-360", "-o", "jsonpath={.items[*].reason}").stdout  # fmt: skip
     assert "BuildStarted" in events and "BuildSucceeded" in events
+    if operator is not None:
+        # The build pod reported OpenLineage START and COMPLETE events through the transport the operator passed on.
+        lineage = [json.loads(line) for line in operator.lineage.read_text().splitlines() if line.strip()]
+        kinds = [e["eventType"] for e in lineage if e["job"]["name"] == "sales.customer-360"]
+        assert kinds[-2:] == ["START", "COMPLETE"], kinds
 
 
 def test_failing_quality_keeps_the_published_version(

@@ -53,6 +53,7 @@ def run_build(
     now: datetime | None = None,
 ) -> BuildResult:
     """Build, check and (if the checks pass) publish one product."""
+    _lineage(request, None)
     started = datetime.now(UTC)
     clock = time.monotonic()
     result = BuildResult(outcome="Failed", run_id=request.run_id, started_at=started, location=request.output_location)
@@ -78,7 +79,20 @@ def run_build(
                 _cleanup(session, staged)
     result.finished_at = datetime.now(UTC)
     result.duration_seconds = round(time.monotonic() - clock, 3)
+    _lineage(request, result)
     return result
+
+
+def _lineage(request: BuildRequest, result: BuildResult | None) -> None:
+    """OpenLineage START/COMPLETE/FAIL events, when a transport is configured (OPENLINEAGE_URL or
+    DATAMESH_LINEAGE_FILE). Lineage is optional: without the catalog extra installed nothing is emitted."""
+    if request.no_op:
+        return
+    try:
+        from datamesh.catalog.lineage import emit_build_events
+    except ImportError:
+        return
+    emit_build_events(request, result, started=result is None)
 
 
 def _session() -> SparkSession:

@@ -18,6 +18,15 @@ logger = logging.getLogger(__name__)
 ProductKey = tuple[str, str]
 
 
+def _older(meta: dict[str, Any], known: dict[str, Any] | None) -> bool:
+    """Whether an incoming object is older than the cached one. resourceVersions are opaque, but etcd's
+    are increasing integers; anything else is taken as newer."""
+    if known is None:
+        return False
+    incoming, current = str(meta.get("resourceVersion", "")), str(known.get("metadata", {}).get("resourceVersion", ""))
+    return incoming.isdigit() and current.isdigit() and int(incoming) < int(current)
+
+
 @dataclass
 class InvalidProduct:
     body: dict[str, Any]
@@ -36,6 +45,8 @@ class Cache:
     def put_product(self, body: dict[str, Any]) -> ProductKey:
         meta = body.get("metadata", {})
         key = (meta.get("namespace", ""), meta.get("name", ""))
+        if _older(meta, self.raw_products.get(key)):
+            return key  # a late event: the cache already holds what our own status patch returned
         self.raw_products[key] = body
         try:
             spec = DataProductSpec.model_validate(body.get("spec") or {})
@@ -51,6 +62,10 @@ class Cache:
         self.invalid_products.pop(key, None)
         self.world.products[key] = DataProduct(metadata=dict(meta), spec=spec, status=status)
         return key
+
+    def remember_product(self, body: dict[str, Any]) -> None:
+        """The object as the API server returned it after our own write."""
+        self.put_product(body)
 
     def drop_product(self, key: ProductKey) -> None:
         self.world.products.pop(key, None)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+
+#: Operator environment variables handed on to build pods (lineage transport settings).
+PASSED_TO_BUILDS = ("OPENLINEAGE_URL", "OPENLINEAGE_NAMESPACE", "OPENLINEAGE_API_KEY", "DATAMESH_LINEAGE_FILE")
 
 
 def _env(name: str, default: str) -> str:
@@ -31,6 +35,14 @@ class OperatorConfig:
     #: Concurrent reconciles (each is mostly API calls; builds themselves run in pods).
     workers: int = field(default_factory=lambda: int(_env("WORKERS", "4")))
     ttl_seconds_after_finished: int = 3600
+    #: Spark settings every build starts from (JSON object), e.g. {"spark.sql.shuffle.partitions": "16"}.
+    spark_defaults: dict[str, str] = field(default_factory=lambda: json.loads(_env("SPARK_DEFAULTS", "{}")))
+    build_env: dict[str, str] = field(
+        default_factory=lambda: {k: os.environ[k] for k in PASSED_TO_BUILDS if os.environ.get(k)}
+    )
+    #: Catalog database (SQLAlchemy URL); empty: $DATAMESH_STATE_DIR/catalog.db. DATAMESH_CATALOG=off disables it.
+    catalog_enabled: bool = field(default_factory=lambda: _env("CATALOG", "on") != "off")
+    catalog_url: str | None = field(default_factory=lambda: _env("CATALOG_URL", "") or None)
     #: Prometheus metrics endpoint (0: off).
     metrics_port: int = field(default_factory=lambda: int(_env("METRICS_PORT", "9090")))
     metrics_addr: str = field(default_factory=lambda: _env("METRICS_ADDR", "0.0.0.0"))

@@ -6,6 +6,8 @@ This is the only module that uses kopf's decorators. Run it with `datamesh opera
 from __future__ import annotations
 
 import logging
+import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import kopf
 from datamesh.admission import certs as webhook_certs
 from datamesh.admission import review
 from datamesh.controller import governance_glue, metrics
+from datamesh.controller.catalog_link import CatalogLink
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import Kube, load_credentials
 from datamesh.controller.runtime import DomainInUse, Runtime
@@ -46,6 +49,9 @@ async def configure(
     settings.posting.level = logging.WARNING
     # Retries of our finalizers back off; permanent failures are status, not infinite retries.
     settings.execution.max_workers = 8
+    # With peering, kopf pauses every replica that sees a peer of equal or higher priority: equal priorities
+    # would pause them all. A random one elects a single active replica; the rest stand by.
+    settings.peering.priority = int(os.environ.get("DATAMESH_PEERING_PRIORITY") or random.randint(1, 32767))
     config = OperatorConfig()
     if config.webhook_port:
         _serve_admission(settings, config)
@@ -54,6 +60,11 @@ async def configure(
     runtime.queue.on_error = lambda key: metrics.RECONCILE_ERRORS.labels(str(key[0])).inc()  # type: ignore[index]
     if config.metrics_port:
         metrics.serve(config.metrics_port, config.metrics_addr, runtime.cache.world, lambda: runtime.queue.depth)
+    if config.catalog_enabled:
+        from datamesh.catalog import open_catalog
+
+        runtime.catalog = CatalogLink(open_catalog(config.catalog_url), runtime.cache.world)
+        runtime.catalog.start(on_recovered=runtime.enqueue_all_products)
     memo["runtime"] = runtime
     runtime.queue.start()
     logger.info("datamesh operator started with %d reconcile workers", config.workers)
@@ -78,6 +89,8 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")
     if runtime is not None:
         await runtime.queue.stop()
+        if runtime.catalog is not None:
+            await runtime.catalog.stop()
         await runtime.kube.close()
 
 

@@ -41,9 +41,11 @@ def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, nam
     executors = compute.executors if compute and compute.executors is not None else domain.spec.compute.executors
     driver = (compute.driver if compute and compute.driver else None) or domain.spec.compute.driver
     if not executors:
-        return {"spark.master": f"local[{max(1, int(float(driver.cpu)) if driver.cpu.isdigit() else 1)}]"}
+        cores = max(1, int(driver.cpu)) if driver.cpu.isdigit() else 1
+        return {**config.spark_defaults, "spark.master": f"local[{cores}]"}
     executor = (compute.executor if compute and compute.executor else None) or domain.spec.compute.executor
     return {
+        **config.spark_defaults,
         "spark.master": "k8s://https://kubernetes.default.svc",
         "spark.submit.deployMode": "client",
         "spark.executor.instances": str(executors),
@@ -88,6 +90,7 @@ def build_job(
         {"name": REQUEST_ENV, "value": request.to_json()},
         {"name": "DATAMESH_SPARK_CONF", "value": json.dumps(spark_conf(product, domain, config, namespace))},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        *({"name": k, "value": v} for k, v in sorted(config.build_env.items())),
     ]
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
 from datamesh.controller import jobviews, metrics
 from datamesh.controller.cache import Cache, ProductKey
+from datamesh.controller.catalog_link import CatalogLink
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
 from datamesh.controller.graph import AccessDecider, allow_all
@@ -57,6 +58,13 @@ class Runtime:
         self.decide = decide
         self.events = EventRecorder(kube)
         self.queue = WorkQueue(self._reconcile, workers=config.workers)
+        self.catalog: CatalogLink | None = None
+        # Termination messages of finished build pods, read once: a pod may be gone by the next reconcile.
+        self._messages: dict[tuple[str, str], str] = {}
+
+    def enqueue_all_products(self) -> None:
+        for namespace, name in list(self.cache.world.products):
+            self.queue.add(("dp", namespace, name))
 
     # ------------------------------------------------------------------ watch events in
     def observe_product(self, event_type: str | None, body: dict[str, Any]) -> None:
@@ -79,6 +87,7 @@ class Runtime:
         name = str(body.get("metadata", {}).get("name", ""))
         if event_type == "DELETED":
             self.cache.drop_domain(name)
+            self.queue.add(("domain-gone", name))
         else:
             self.cache.put_domain(body)
             self.queue.add(("domain", name))
@@ -93,11 +102,15 @@ class Runtime:
             self.cache.drop_policy(name)
         else:
             self.cache.put_policy(body)
+        self.queue.add(("policy", name))
         # Policies change what is compliant and who may read what: look at every product again.
         for namespace, product in list(self.cache.world.products):
             self.queue.add(("dp", namespace, product))
 
     def observe_job(self, event_type: str | None, body: dict[str, Any]) -> None:
+        if event_type == "DELETED":
+            meta = body.get("metadata", {})
+            self._messages.pop((meta.get("namespace", ""), meta.get("name", "")), None)
         key = self.cache.put_job(body, deleted=event_type == "DELETED")
         if key is not None:
             self.queue.add(("dp", *key))
@@ -109,6 +122,13 @@ class Runtime:
             return await self.reconcile_product((key[1], key[2]))
         if key[0] == "domain":
             return await self.reconcile_domain(key[1])
+        if self.catalog is None:
+            return None
+        if key[0] == "domain-gone":
+            await self.catalog.drop_domain(key[1])
+        elif key[0] == "policy":
+            policy = self.cache.world.policies.get(key[1])
+            await (self.catalog.sync_policy(policy) if policy else self.catalog.drop_policy(key[1]))
         return None
 
     # ------------------------------------------------------------------ products
@@ -127,6 +147,12 @@ class Runtime:
         plan = plan_product(
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
+        if self.catalog is not None:
+            synced = await self.catalog.sync_product(product.model_copy(update={"status": plan.status}))
+            generation = int(product.metadata.get("generation") or 0)
+            plan.status.conditions = cond.merge(plan.status.conditions, [synced], generation=generation, now=current)
+            if synced.status != "True":
+                plan.wake(15)
         involved = {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": product.metadata}
         for name in plan.delete_jobs:
             await self.kube.delete("batch/v1", "Job", name, key[0])
@@ -172,8 +198,10 @@ class Runtime:
             product = self.cache.world.products.get((namespace, owner))
             last = product.status.last_build if product and product.status else None
             if last is None or last.job != name or last.outcome in (None, "Running"):
-                message = await self._pod_message(namespace, name)
+                message = self._messages.get((namespace, name)) or await self._pod_message(namespace, name)
                 fetched = True
+                if message is not None:
+                    self._messages[(namespace, name)] = message
         else:
             created = jobviews.parse_time(meta.get("creationTimestamp")) or current
             if current - created > timedelta(seconds=self.config.pending_timeout_seconds):
@@ -206,14 +234,15 @@ class Runtime:
         if new == old:
             return
         try:
-            await self.kube.patch_status(
+            written = await self.kube.patch_status(
                 API_VERSION, "DataProduct", product.name, product.namespace, _with_nulls(old, new)
             )
         except ApiError as error:
             if not error.not_found:
                 raise
+            return
         # Keep the cache ahead of the watch so the next reconcile does not redo this one.
-        product.status = status
+        self.cache.remember_product(written)
 
     async def _write_invalid_status(self, body: dict[str, Any], message: str) -> None:
         meta = body.get("metadata", {})
@@ -246,6 +275,9 @@ class Runtime:
         if product is not None and product.spec.deletion_policy == "Delete":
             location = (product.status.location if product.status else None) or ""
             _delete_local_table(location)
+        if self.catalog is not None:
+            # Best effort: while the catalog is down the delete lands later, through converge.
+            await self.catalog.drop_product(*key)
         self.cache.drop_product(key)
 
     # ------------------------------------------------------------------ domains
@@ -284,6 +316,8 @@ class Runtime:
         if status.to_wire() != old.to_wire():
             await self.kube.patch_status(API_VERSION, "Domain", name, None, status.to_wire())
             domain.status = status
+            if self.catalog is not None:
+                await self.catalog.sync_domain(domain)
         return None if ready.status == "True" else 30.0
 
     async def finalize_domain(self, body: dict[str, Any]) -> None:
