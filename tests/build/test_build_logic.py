@@ -218,3 +218,18 @@ def test_entry_point_without_spark(tmp_path: Path, capsys: pytest.CaptureFixture
     assert BuildResult.from_json(log.read_text()).outcome == "NoOp"
     with (tmp_path / "out").open("w") as stream:
         assert emit(BuildResult(outcome="Failed", message="x"), stream, str(tmp_path / "t")) == 1
+
+
+def test_the_operators_spark_settings_win_over_the_defaults() -> None:
+    from datamesh.build.session import spark_settings
+
+    settings = spark_settings(
+        environ={"DATAMESH_SPARK_CONF": '{"spark.master": "local[1]", "spark.executor.instances": "3"}'}
+    )
+    assert settings["spark.master"] == "local[1]"
+    assert settings["spark.executor.instances"] == "3"
+    assert settings["spark.sql.runSQLOnFiles"] == "false"
+    assert (
+        spark_settings("local[4]", environ={"DATAMESH_SPARK_CONF": '{"spark.master": "local[1]"}'})["spark.master"]
+        == "local[4]"
+    )

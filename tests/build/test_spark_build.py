@@ -246,3 +246,13 @@ def test_retention_removes_exactly_the_expired_rows(spark: Any, tmp_path: Path) 
     assert result.table_version == 1 and result.row_count == 4
     history = spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path / 'gold' / 'events'}`").collect()
     assert history[0]["operation"] == "MERGE" and '"runId": "r2"' in history[0]["userMetadata"]
+
+
+def test_published_table_is_registered_in_the_metastore_when_configured(
+    spark: Any, demo_lake: DemoLake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATAMESH_METASTORE_TABLE", "gold_{domain}.{product}")
+    request = _request(demo_lake, tmp_path / "registered")
+    result = run_build(request, spark=spark)
+    assert result.outcome == "Published", result.message
+    assert spark.table("gold_sales.customer_360").count() == result.row_count

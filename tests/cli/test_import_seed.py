@@ -65,10 +65,10 @@ def test_import_round_trips_through_its_own_output() -> None:
 
 def test_import_adds_a_transform(tmp_path: Path) -> None:
     sql = tmp_path / "c360.sql"
-    sql.write_text("SELECT * FROM customers")
+    sql.write_text("SELECT * FROM `bronze.crm.customers`")
     result = run_cli("import", str(SEED), "--sql", str(sql), "--namespace", "sales")
     body = yaml.safe_load(result.stdout)
-    assert body["spec"]["transform"] == {"sql": "SELECT * FROM customers"}
+    assert body["spec"]["transform"] == {"sql": "SELECT * FROM `bronze.crm.customers`"}
     assert body["metadata"]["namespace"] == "sales"
 
 
@@ -91,3 +91,11 @@ def test_validate_lists_every_problem_field_first(tmp_path: Path) -> None:
     lines = [line.strip() for line in result.stdout.splitlines()]
     assert any(line.startswith("spec.sla.freshness:") for line in lines), result.stdout
     assert any(line.startswith("spec.classification:") for line in lines), result.stdout
+
+
+def test_import_refuses_a_transform_reading_outside_the_inputs(tmp_path: Path) -> None:
+    sql = tmp_path / "c360.sql"
+    sql.write_text("SELECT * FROM customers")
+    result = run_cli("import", str(SEED), "--sql", str(sql))
+    assert result.returncode == 1
+    assert "transform.sql reads 'customers', which is not one of the inputs" in result.stderr

@@ -154,6 +154,7 @@ def test_an_upstream_publication_rebuilds_downstream_once_after_it_settles(world
     downstream.status = None
     downstream.spec.inputs = [downstream.spec.inputs[0].model_copy(update={"source": None, "product": "customer-360",
                                                                             "alias": "c360"})]  # fmt: skip
+    downstream.spec.transform = downstream.spec.transform.model_copy(update={"sql": "SELECT * FROM c360"})  # type: ignore[union-attr]
     world.products[("sales", "churn")] = downstream
     first = plan_product(downstream, world, [], T0 + timedelta(minutes=3), CONFIG)
     assert first.create_job is not None

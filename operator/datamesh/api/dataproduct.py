@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from datamesh.api import sqlcheck
 from datamesh.api.common import (
     CONDITIONS_LIST_SCHEMA,
     ApiModel,
@@ -96,6 +97,15 @@ class Input(ApiModel):
     @property
     def ref(self) -> str:
         return self.source or self.product or ""
+
+    @property
+    def view(self) -> str:
+        """The name the transform reads this input under (see `alias`)."""
+        if self.alias:
+            return self.alias
+        if self.source:
+            return self.source
+        return (self.product or "").replace("-", "_")
 
 
 class Transform(ApiModel):
@@ -363,10 +373,12 @@ class DataProductSpec(ApiModel):
             problems.append(f"governance.retentionColumn names unknown column {column!r}")
         seen_aliases: set[str] = set()
         for item in self.inputs:
-            key = item.alias or item.ref
+            key = item.view.lower()
             if key in seen_aliases:
-                problems.append(f"input {key!r} is listed twice (give one an alias)")
+                problems.append(f"input {item.view!r} is listed twice (give one an alias)")
             seen_aliases.add(key)
+        if self.transform is not None and self.transform.sql is not None:
+            problems.extend(sqlcheck.problems(self.transform.sql, [i.view for i in self.inputs]))
         if problems:
             raise ValueError("; ".join(problems))
         return self

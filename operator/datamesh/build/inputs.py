@@ -22,11 +22,7 @@ if TYPE_CHECKING:
 
 
 def default_view(item: Input) -> str:
-    if item.alias:
-        return item.alias
-    if item.source:
-        return item.source
-    return (item.product or "").replace("-", "_")
+    return item.view
 
 
 def quoted(view: str) -> str:

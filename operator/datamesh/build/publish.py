@@ -117,3 +117,25 @@ def remove(spark: SparkSession, path: str) -> None:
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = hadoop_path.getFileSystem(spark._jsc.hadoopConfiguration())
     fs.delete(hadoop_path, True)
+
+
+#: Set to a name template such as `gold_{domain}.{product}` (or `gold.{domain}.{product}` with a three-level
+#: catalog) to register every published table in the session's catalog, as the seed's
+#: `CREATE TABLE IF NOT EXISTS gold.<domain>.<product> USING DELTA LOCATION ...` does. Useful where Spark is
+#: configured with a persistent metastore (spark.sql.catalogImplementation=hive and its URIs).
+METASTORE_TABLE_ENV = "DATAMESH_METASTORE_TABLE"
+
+
+def metastore_name(template: str, domain: str, product: str) -> str:
+    """The table name for a product, with '-' (not allowed in unquoted SQL names) turned into '_'."""
+    return template.format(domain=domain.replace("-", "_"), product=product.replace("-", "_"))
+
+
+def register_table(spark: SparkSession, name: str, location: str) -> None:
+    """`CREATE TABLE IF NOT EXISTS name USING DELTA LOCATION location`, creating its namespace first."""
+    parts = name.split(".")
+    quoted = ".".join(f"`{part}`" for part in parts)
+    if len(parts) > 1:
+        spark.sql("CREATE NAMESPACE IF NOT EXISTS " + ".".join(f"`{part}`" for part in parts[:-1]))
+    escaped = location.replace("'", "\\'")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {quoted} USING DELTA LOCATION '{escaped}'")

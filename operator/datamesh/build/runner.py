@@ -8,6 +8,7 @@ what it needs once.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,16 @@ from datamesh.build import conform, quality
 from datamesh.build.contract import BuildRequest, BuildResult, RetentionResult
 from datamesh.build.errors import BuildError, classify
 from datamesh.build.inputs import register
-from datamesh.build.publish import commit_metadata, publish, remove, staging_path, vacuum
+from datamesh.build.publish import (
+    METASTORE_TABLE_ENV,
+    commit_metadata,
+    metastore_name,
+    publish,
+    register_table,
+    remove,
+    staging_path,
+    vacuum,
+)
 from datamesh.build.retention import RetentionRule, retention_rule
 from datamesh.build.transform import run_transform
 
@@ -207,6 +217,14 @@ def _build(
             vacuum(spark, request.output_location)
     except Exception as error:
         raise classify(error, "PublishFailed") from error
+    template = os.environ.get(METASTORE_TABLE_ENV)
+    if template:
+        name = metastore_name(template, request.domain, request.name)
+        progress(f"registering {name} in the metastore")
+        try:
+            register_table(spark, name, request.output_location)
+        except Exception as error:
+            raise classify(error, "MetastoreError") from error
     laps.lap("publish")
     if rule is not None:
         result.retention = RetentionResult(

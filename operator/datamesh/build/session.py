@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from datamesh.build.jars import jar_settings
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
 MASTER_ENV = "DATAMESH_SPARK_MASTER"
 DRIVER_MEMORY_ENV = "DATAMESH_DRIVER_MEMORY"
 SHUFFLE_PARTITIONS_ENV = "DATAMESH_SHUFFLE_PARTITIONS"
+#: Spark settings chosen by the operator for this build (JSON object): master, executors, its defaults.
+CONF_ENV = "DATAMESH_SPARK_CONF"
 
 
 def spark_settings(
@@ -28,6 +32,8 @@ def spark_settings(
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
+        # Transforms read their declared inputs only: no `SELECT * FROM parquet.`/any/path``.
+        "spark.sql.runSQLOnFiles": "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         # 200 shuffle partitions is sized for clusters; on a pod's few cores it is mostly task overhead.
@@ -43,7 +49,24 @@ def spark_settings(
         "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -Dderby.system.home=" + tempfile.gettempdir(),
     }
     settings.update(jar_settings(environ))
+    settings.update(operator_settings(env))
+    if master:
+        settings["spark.master"] = master
     return settings
+
+
+def operator_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The operator's per-build settings; they win over the defaults above (but not over an explicit master)."""
+    raw = env.get(CONF_ENV)
+    if not raw:
+        return {}
+    try:
+        loaded = json.loads(raw)
+    except ValueError as error:
+        raise ValueError(f"{CONF_ENV} is not a JSON object: {error}") from error
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{CONF_ENV} is not a JSON object")
+    return {str(k): str(v) for k, v in loaded.items()}
 
 
 def create_session(master: str | None = None, driver_memory: str | None = None) -> SparkSession:

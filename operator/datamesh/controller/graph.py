@@ -41,14 +41,6 @@ class Resolution:
         return self.problem_reason is None
 
 
-def view_name(item: Input) -> str:
-    if item.alias:
-        return item.alias
-    if item.source:
-        return item.source
-    return (item.product or "").replace("-", "_")
-
-
 def output_location(product: DataProduct, world: World) -> str | None:
     """Where the product publishes: its delta output's location, else <domain storage>/<name>."""
     for output in product.spec.outputs:
@@ -111,7 +103,7 @@ def resolve_inputs(product: DataProduct, world: World, decide: AccessDecider = a
                 return _fail(resolution, "AccessDenied", f"input {label}: {access.reason}")
             resolution.inputs.append(
                 ResolvedInput(
-                    view=view_name(item),
+                    view=item.view,
                     kind="source",
                     ref=item.source,
                     domain=domain_name,
@@ -137,7 +129,7 @@ def resolve_inputs(product: DataProduct, world: World, decide: AccessDecider = a
         resolution.upstream_versions[ref] = status.table_version
         resolution.inputs.append(
             ResolvedInput(
-                view=view_name(item),
+                view=item.view,
                 kind="product",
                 ref=ref,
                 domain=domain_name,
