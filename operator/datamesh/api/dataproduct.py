@@ -7,6 +7,7 @@ reads familiar to people who know ODCS.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from datamesh.api import sqlcheck
 from datamesh.api.common import (
     CONDITIONS_LIST_SCHEMA,
+    DNS_LABEL_PATTERN,
     ApiModel,
     Classification,
     ClassificationLabel,
@@ -465,6 +467,15 @@ class DataProduct(ApiModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: DataProductSpec
     status: DataProductStatus | None = None
+
+    @model_validator(mode="after")
+    def _name_fits_job_names(self) -> DataProduct:
+        name = self.metadata.get("name")
+        if name is not None and not (isinstance(name, str) and len(name) <= 40 and re.match(DNS_LABEL_PATTERN, name)):
+            raise ValueError(
+                "metadata.name must be a DNS label of at most 40 characters (it names the product's build Jobs)"
+            )
+        return self
 
     @property
     def name(self) -> str:
