@@ -30,6 +30,8 @@ class Cluster:
 
     kubeconfig: Path
     kubectl_path: str
+    plane: Any = None
+    """The local ControlPlane when the session started it (None against an external cluster)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -64,6 +66,9 @@ class Cluster:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--keep-cluster", action="store_true", help="leave the local control plane running")
+    parser.addoption(
+        "--skip-reliability", action="store_true", help="skip the reliability suite (operator kills, restarts)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +89,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     plane = ControlPlane(Path(os.environ.get("DATAMESH_TEST_CLUSTER_DIR", REPO / ".devcluster-test")))
     kubeconfig = plane.up()
     try:
-        yield Cluster(kubeconfig, str(binaries.binary("kubectl")))
+        yield Cluster(kubeconfig, str(binaries.binary("kubectl")), plane)
     finally:
         if not request.config.getoption("--keep-cluster"):
             plane.down(quiet=True)
@@ -113,8 +118,11 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="--skip-reliability given")
     for item in items:
+        if config.getoption("--skip-reliability") and item.get_closest_marker("reliability"):
+            item.add_marker(skip)
         fixtures = getattr(item, "fixturenames", ())
         if "cluster" in fixtures or "crds" in fixtures:
             item.add_marker(pytest.mark.cluster)

@@ -61,6 +61,7 @@ class State:
     etcd_port: int = 0
     token: str = ""
     pids: dict[str, int] = field(default_factory=dict)
+    argv: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> State | None:
@@ -154,7 +155,21 @@ class ControlPlane:
         )
         log.close()
         state.pids[name] = process.pid
+        state.argv[name] = argv
         state.save(self.state_file)
+
+    def restart(self, *components: str, timeout: float = 120.0) -> None:
+        """Stop the named components (e.g. etcd, kube-apiserver) and start them again with the same
+        arguments, for reliability tests; waits until the API server is ready again."""
+        state = self.state
+        if state is None:
+            raise RuntimeError("the control plane is not running")
+        for name in components:
+            _stop(state.pids[name])
+        for name in components:
+            self._spawn(state, name, state.argv[name])
+        _wait_until(lambda: self._ready(state), timeout, "kube-apiserver /readyz after restart",
+                    self.logs / "kube-apiserver.log")  # fmt: skip
 
     def _start_etcd(self, state: State) -> None:
         url = f"http://127.0.0.1:{state.etcd_port}"

@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client import Counter
+
+from datamesh.controller.metrics_registry import REGISTRY
 
 FIELD_MANAGER = "datamesh-operator"
+REQUESTS = Counter(
+    "datamesh_api_requests_total",
+    "Requests this operator sent to the API server (watches excluded).",
+    ["method"],
+    registry=REGISTRY,
+)
 
 # apiVersion/kind -> (path prefix, plural, namespaced)
 _RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
@@ -179,6 +188,7 @@ class Kube:
         session = await self.session()
         data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
         headers = {"Content-Type": content_type} if data is not None else {}
+        REQUESTS.labels(method).inc()
         async with session.request(method, path, data=data, headers=headers, params=params) as response:
             text = await response.text()
             if response.status >= 400:

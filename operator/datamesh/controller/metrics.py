@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from datamesh.controller import conditions as cond
+from datamesh.controller.metrics_registry import REGISTRY
 from datamesh.controller.world import World
 
-REGISTRY = CollectorRegistry(auto_describe=True)
 BUILDS_STARTED = Counter(
     "datamesh_builds_started_total", "Build Jobs launched.", ["domain", "trigger"], registry=REGISTRY
 )

@@ -408,7 +408,8 @@ def _fold_result(
         return
     result = job.result
     if result is None:
-        reason = job.failure_reason or "PodFailed"
+        # With backoffLimit 0, BackoffLimitExceeded only says the one pod failed.
+        reason = job.failure_reason if job.failure_reason not in (None, "BackoffLimitExceeded") else "PodFailed"
         message = (job.pod_message or "the build pod ended without reporting a result").strip().splitlines()
         text = message[-1] if message else ""
         _record_failure(status, job, reason, f"job {job.name}: {reason}: {text}", now)

@@ -193,12 +193,15 @@ class Runtime:
         message: str | None = None
         unschedulable = False
         fetched = False
+        pods_left = True
         if jobviews.is_finished(job):
             owner = str((meta.get("labels") or {}).get("datamesh.dev/product", ""))
             product = self.cache.world.products.get((namespace, owner))
             last = product.status.last_build if product and product.status else None
             if last is None or last.job != name or last.outcome in (None, "Running"):
-                message = self._messages.get((namespace, name)) or await self._pod_message(namespace, name)
+                message = self._messages.get((namespace, name))
+                if message is None:
+                    message, pods_left = await self._pod_message(namespace, name)
                 fetched = True
                 if message is not None:
                     self._messages[(namespace, name)] = message
@@ -207,6 +210,10 @@ class Runtime:
             if current - created > timedelta(seconds=self.config.pending_timeout_seconds):
                 unschedulable = await self._pods_pending(namespace, name)
         view = jobviews.view(job, pod_message=message, unschedulable=unschedulable, now=current)
+        if fetched and message is None and not pods_left:
+            # The pod is gone (deleted while running, or evicted): no result will ever come. A distinct,
+            # retryable reason, so the build is retried instead of waiting for nothing.
+            return dataclasses.replace(view, failure_reason="PodDeleted")
         if fetched and message is None:
             finished_at = view.finished_at or current
             if current - finished_at < timedelta(seconds=RESULT_GRACE_SECONDS):
@@ -215,14 +222,15 @@ class Runtime:
                 return dataclasses.replace(view, result_pending=True)
         return view
 
-    async def _pod_message(self, namespace: str, job: str) -> str | None:
+    async def _pod_message(self, namespace: str, job: str) -> tuple[str | None, bool]:
+        """The newest termination message of the job's pods, and whether any pod is left."""
         pods = await self.kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
         pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
         for pod in reversed(pods):
             message = jobviews.termination_message(pod)
             if message:
-                return message
-        return None
+                return message, True
+        return None, bool(pods)
 
     async def _pods_pending(self, namespace: str, job: str) -> bool:
         pods = await self.kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
