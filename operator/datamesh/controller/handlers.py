@@ -117,21 +117,26 @@ def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 # Admission. failurePolicy Ignore (ignore_failures): while the operator is down, applies still go through and
 # the reconciler's Validated/Compliant conditions catch what the webhook would have refused; a webhook must
 # never make the cluster unusable (kopf docs/admission.rst).
-@kopf.on.validate(GROUP, VERSION, "dataproducts", operations=["CREATE", "UPDATE"], ignore_failures=True)
 def admit_product(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     policies = _runtime(memo).cache.world.policies.values()
     _refuse(review.review_product(dict(body), _old(kwargs), policies), "DataProduct")
 
 
-@kopf.on.validate(GROUP, VERSION, "domains", operations=["CREATE", "UPDATE"], ignore_failures=True)
 def admit_domain(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     policies = _runtime(memo).cache.world.policies.values()
     _refuse(review.review_domain(dict(body), _old(kwargs), policies), "Domain")
 
 
-@kopf.on.validate(GROUP, VERSION, "governancepolicies", operations=["CREATE", "UPDATE"], ignore_failures=True)
 def admit_policy(body: kopf.Body, **kwargs: Any) -> None:
     _refuse(review.review_policy(dict(body), _old(kwargs)), "GovernancePolicy")
+
+
+# kopf refuses to start with admission handlers but no webhook server, so they exist only when the webhook is on
+# (the CLI sets DATAMESH_WEBHOOK_PORT before importing this module).
+if OperatorConfig().webhook_port:
+    for _plural, _handler in (("dataproducts", admit_product), ("domains", admit_domain),
+                              ("governancepolicies", admit_policy)):  # fmt: skip
+        kopf.on.validate(GROUP, VERSION, _plural, operations=["CREATE", "UPDATE"], ignore_failures=True)(_handler)
 
 
 def _old(kwargs: dict[str, Any]) -> dict[str, Any] | None:
