@@ -8,6 +8,7 @@ session also disables SQL on files, as a second line.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import sqlglot
@@ -21,6 +22,16 @@ def _name(table: exp.Table) -> str:
 
 def problems(sql: str, views: Iterable[str]) -> list[str]:
     """Why `sql` is not an acceptable transform over `views`; empty when it is."""
+    return list(_problems(sql, tuple(sorted(views))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _problems(sql: str, views: tuple[str, ...]) -> tuple[str, ...]:
+    # Every watch event re-validates a product; parsing its SQL once per distinct (sql, inputs) is enough.
+    return tuple(_check(sql, views))
+
+
+def _check(sql: str, views: tuple[str, ...]) -> list[str]:
     try:
         statements = [s for s in sqlglot.parse(sql, read="spark") if s is not None]
     except ParseError:

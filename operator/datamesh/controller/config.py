@@ -33,7 +33,7 @@ class OperatorConfig:
     #: Upstream publications closer together than this are folded into one downstream rebuild.
     coalesce_seconds: float = field(default_factory=lambda: float(_env("COALESCE_SECONDS", "5")))
     #: Concurrent reconciles (each is mostly API calls; builds themselves run in pods).
-    workers: int = field(default_factory=lambda: int(_env("WORKERS", "4")))
+    workers: int = field(default_factory=lambda: int(_env("WORKERS", "8")))
     ttl_seconds_after_finished: int = 3600
     #: Spark settings every build starts from (JSON object), e.g. {"spark.sql.shuffle.partitions": "16"}.
     spark_defaults: dict[str, str] = field(default_factory=lambda: json.loads(_env("SPARK_DEFAULTS", "{}")))

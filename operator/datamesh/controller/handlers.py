@@ -16,7 +16,6 @@ import kopf
 from datamesh.admission import certs as webhook_certs
 from datamesh.admission import review
 from datamesh.controller import governance_glue, metrics
-from datamesh.controller.catalog_link import CatalogLink
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import Kube, load_credentials
 from datamesh.controller.runtime import DomainInUse, Runtime
@@ -49,6 +48,10 @@ async def configure(
     settings.posting.level = logging.WARNING
     # Retries of our finalizers back off; permanent failures are status, not infinite retries.
     settings.execution.max_workers = 8
+    # kopf runs one worker task per object with pending events; at thousands of objects an unbounded number
+    # of them costs memory for nothing, as our handlers only hand keys to the work queue.
+    settings.batching.worker_limit = 64
+    settings.batching.idle_timeout = 1.0
     # With peering, kopf pauses every replica that sees a peer of equal or higher priority: equal priorities
     # would pause them all. A random one elects a single active replica; the rest stand by.
     settings.peering.priority = int(os.environ.get("DATAMESH_PEERING_PRIORITY") or random.randint(1, 32767))
@@ -61,7 +64,9 @@ async def configure(
     if config.metrics_port:
         metrics.serve(config.metrics_port, config.metrics_addr, runtime.cache.world, lambda: runtime.queue.depth)
     if config.catalog_enabled:
+        # Imported only when used: SQLAlchemy and its drivers weigh on the operator's memory.
         from datamesh.catalog import open_catalog
+        from datamesh.controller.catalog_link import CatalogLink
 
         runtime.catalog = CatalogLink(open_catalog(config.catalog_url), runtime.cache.world)
         runtime.catalog.start(on_recovered=runtime.enqueue_all_products)
@@ -95,22 +100,22 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "dataproducts")
-def product_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def product_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _runtime(memo).observe_product(event.get("type"), dict(event["object"]))
 
 
 @kopf.on.event(GROUP, VERSION, "domains")
-def domain_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def domain_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _runtime(memo).observe_domain(event.get("type"), dict(event["object"]))
 
 
 @kopf.on.event(GROUP, VERSION, "governancepolicies")
-def policy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def policy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _runtime(memo).observe_policy(event.get("type"), dict(event["object"]))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=BUILD_JOBS)
-def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _runtime(memo).observe_job(event.get("type"), dict(event["object"]))
 
 

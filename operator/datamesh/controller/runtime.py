@@ -12,7 +12,7 @@ import os
 from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datamesh.api import API_VERSION, DataProduct, Domain
 from datamesh.api.dataproduct import DataProductStatus
@@ -21,7 +21,6 @@ from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
 from datamesh.controller import jobviews, metrics
 from datamesh.controller.cache import Cache, ProductKey
-from datamesh.controller.catalog_link import CatalogLink
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
 from datamesh.controller.graph import AccessDecider, allow_all
@@ -30,6 +29,9 @@ from datamesh.controller.product_plan import Compliance, JobView, always_complia
 from datamesh.controller.workqueue import WorkQueue
 
 logger = logging.getLogger("datamesh.controller")
+if TYPE_CHECKING:
+    from datamesh.controller.catalog_link import CatalogLink
+
 FORCE_DELETE_ANNOTATION = "datamesh.dev/force-delete"
 RESULT_GRACE_SECONDS = 30
 
@@ -78,18 +80,27 @@ class Runtime:
             self.cache.put_product(body)
             self.queue.add(("dp", *key))
         if event_type == "DELETED" or not known:
-            self.queue.add(("domain", str((body.get("spec") or {}).get("domain", ""))))
+            # The domain's product count: debounced, one status write per burst of new products.
+            self.queue.add_after(("domain", str((body.get("spec") or {}).get("domain", ""))), 2.0)
         # A product's status change (a new version, readiness) matters to whoever reads it.
         for downstream in self.cache.world.downstream_of(*key):
             self.queue.add(("dp", downstream.namespace or "", downstream.name))
 
     def observe_domain(self, event_type: str | None, body: dict[str, Any]) -> None:
         name = str(body.get("metadata", {}).get("name", ""))
+        known = self.cache.world.domains.get(name)
+        generation = body.get("metadata", {}).get("generation")
         if event_type == "DELETED":
             self.cache.drop_domain(name)
             self.queue.add(("domain-gone", name))
         else:
             self.cache.put_domain(body)
+            if known is not None and known.metadata.get("generation") == generation:
+                # Only status or metadata changed (often our own product count): the products are unaffected,
+                # and re-queueing them all here would cost O(products) per status write.
+                if body.get("metadata", {}).get("deletionTimestamp"):
+                    self.queue.add(("domain", name))
+                return
             self.queue.add(("domain", name))
         for product in self.cache.world.products_in(name):
             self.queue.add(("dp", product.namespace or "", product.name))
