@@ -80,4 +80,6 @@ kubectl wait --for=condition=Ready dataproduct --all -A --timeout=900s || {
 
 step "pytest $E2E_TESTS against kind (DATAMESH_TEST_OPERATOR=external)"
 # shellcheck disable=SC2086  # E2E_TESTS is a list of paths
-DATAMESH_TEST_OPERATOR=external "$PY" -m pytest -m cluster $E2E_TESTS
+# Tests whose build pods must read a temporary folder of this host are left out (marker local_lake): on kind
+# the example mesh above, built from the lake inside the node, is their end-to-end counterpart.
+DATAMESH_TEST_OPERATOR=external "$PY" -m pytest -m "cluster and not local_lake" $E2E_TESTS

@@ -29,6 +29,13 @@ def _request(lake: DemoLake, output: Path, **spec_changes: Any) -> BuildRequest:
     return request
 
 
+def _history(spark: Any, location: Any) -> Any:
+    """The table's history (newest first); path-based SQL is off in build sessions (runSQLOnFiles=false)."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, str(location)).history()
+
+
 def _table(spark: Any, location: Path) -> pd.DataFrame:
     return spark.read.format("delta").load(str(location)).toPandas()
 
@@ -88,7 +95,7 @@ def test_customer_360_equals_an_independent_computation(spark: Any, demo_lake: D
     ltv = actual["lifetime_value"].astype(float).round(2)
     assert ltv.tolist() == expected["lifetime_value"].round(2).tolist()
     # Commit info carries the run id and quality results for lineage.
-    info = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()[0]["userMetadata"]
+    info = _history(spark, output).collect()[0]["userMetadata"]
     assert f'"runId": "{result.run_id}"' in info and '"qualityScore": 1.0' in info
 
 
@@ -110,7 +117,7 @@ def test_failing_checks_leave_the_published_version_untouched(spark: Any, demo_l
     assert {"uniqueness", "completeness"} <= failed
     assert "uniqueness failed" in (result.message or "") and "completeness failed" in (result.message or "")
     assert result.table_version is None
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
+    history = _history(spark, output).collect()
     assert [r["version"] for r in history] == [first.table_version]
     after = _table(spark, output)
     assert len(after) == len(before) == first.row_count
@@ -244,7 +251,7 @@ def test_retention_removes_exactly_the_expired_rows(spark: Any, tmp_path: Path) 
     assert list(kept.index) == ["e-null", "e0", "e1", "e7"]
     assert pd.Timestamp(kept.loc["e0", "happened_at"]).tz_localize(None) == pd.Timestamp(later).tz_localize(None)
     assert result.table_version == 1 and result.row_count == 4
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path / 'gold' / 'events'}`").collect()
+    history = _history(spark, tmp_path / "gold" / "events").collect()
     assert history[0]["operation"] == "MERGE" and '"runId": "r2"' in history[0]["userMetadata"]
 
 

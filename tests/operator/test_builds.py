@@ -19,7 +19,7 @@ from tests.conftest import REPO, Cluster
 from tests.operator import delta
 from tests.operator.conftest import Operator, condition, wait_for
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.local_lake]
 BUILD_TIMEOUT = 600
 SCHEMA = [
     {"name": "customer_id", "type": "string", "primaryKey": True},

@@ -18,7 +18,7 @@ from tests.operator.test_builds import BUILD_TIMEOUT
 from tests.packaging.rbac import chart_service_account_kubeconfig, delete_chart_rbac
 from tests.packaging.tools import HelmUnavailable, build_helm
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.local_lake]
 LAKE = "/var/lib/datamesh/lake"
 
 

@@ -116,6 +116,7 @@ def test_restarting_the_api_server_and_etcd_mid_run_converges(
     )
 
 
+@pytest.mark.local_lake
 def test_deleting_a_running_build_pod_retries_or_fails_never_hangs(
     crds: Cluster, operator: Operator | None, tmp_path: Path
 ) -> None:

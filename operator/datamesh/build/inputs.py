@@ -13,16 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from datamesh.api.dataproduct import Input
 from datamesh.build.contract import ResolvedInput
 from datamesh.build.errors import BuildError, classify, one_line
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-
-def default_view(item: Input) -> str:
-    return item.view
 
 
 def quoted(view: str) -> str:

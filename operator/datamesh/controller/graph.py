@@ -77,9 +77,14 @@ def find_cycle(product: DataProduct, world: World) -> list[str] | None:
     return None
 
 
-def resolve_inputs(product: DataProduct, world: World, decide: AccessDecider = allow_all) -> Resolution:
+def resolve_inputs(
+    product: DataProduct, world: World, decide: AccessDecider = allow_all, *, require_published: bool = True
+) -> Resolution:
     """Every input resolved, or the first problem: DomainNotFound, SourceNotFound, UpstreamNotFound,
-    UpstreamNotReady, Cycle or AccessDenied (the reason names the input)."""
+    UpstreamNotReady, Cycle or AccessDenied (the reason names the input).
+
+    `require_published=False` is for local builds from manifests, which carry no status: an upstream product is
+    then read where it publishes (its delta output or <domain storage>/<name>)."""
     resolution = Resolution()
     cycle = find_cycle(product, world)
     if cycle:
@@ -124,16 +129,21 @@ def resolve_inputs(product: DataProduct, world: World, decide: AccessDecider = a
         if not access.allowed:
             return _fail(resolution, "AccessDenied", f"input {ref}: {access.reason}")
         status = upstream.status
-        if status is None or status.table_version is None or not status.location:
+        published = status is not None and status.table_version is not None and bool(status.location)
+        if published and status is not None and status.table_version is not None:
+            resolution.upstream_versions[ref] = status.table_version
+            location = status.location or ""
+        elif require_published:
             return _fail(resolution, "UpstreamNotReady", f"input {ref}: has not published data yet")
-        resolution.upstream_versions[ref] = status.table_version
+        else:
+            location = output_location(upstream, world) or ""
         resolution.inputs.append(
             ResolvedInput(
                 view=item.view,
                 kind="product",
                 ref=ref,
                 domain=domain_name,
-                location=status.location,
+                location=location,
                 format="delta",
                 pii_columns=[c.name for c in upstream.spec.schema_ if c.pii],
                 pii=access.pii,
