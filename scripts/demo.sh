@@ -54,4 +54,6 @@ k get dataproduct customer-360 -n sales \
 echo
 echo "Published at: $(k get dataproduct customer-360 -n sales -o jsonpath='{.status.location}')"
 echo "Metrics: http://127.0.0.1:$(cat "$STATE/metrics.port")/metrics"
+echo "Catalog: KUBECONFIG=$KUBECONFIG $PY -m datamesh.cli.main api --port 8080, then"
+echo "         DATAMESH_API_URL=http://127.0.0.1:8080 datamesh catalog search customer  (page: /mesh?token=...)"
 echo "export KUBECONFIG=$KUBECONFIG   # then: kubectl get dp -A   (stop everything with: make demo-down)"
