@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.tools import HelmUnavailable, build_helm
+from tests.conftest import Cluster
+from tests.packaging.tools import HelmUnavailable, build_helm, documents, dump, template
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +17,17 @@ def helm() -> Path:
         return build_helm()
     except HelmUnavailable as error:
         pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def known_kinds(crds: Cluster, helm: Path) -> Cluster:
+    """Every resource kind the RBAC checks name, known to the API server: `kubectl auth can-i` resolves names
+    through discovery, so the project's CRDs and kopf's peering CRDs must be installed first."""
+    rendered = template(helm, "--set", "operator.peering.enabled=true", "--set", "operator.replicas=2")
+    peering = [
+        o for o in documents(rendered) if o["kind"] == "CustomResourceDefinition" and o["spec"]["group"] == "kopf.dev"
+    ]
+    crds.apply(dump(peering))
+    for crd in peering:
+        crds.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
+    return crds

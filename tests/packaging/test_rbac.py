@@ -47,6 +47,8 @@ ALLOWED: list[tuple[str, str, str | None]] = [
     # kopf's managed admission webhook
     ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
     ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/datamesh.dev", None),
+    ("create", "mutatingwebhookconfigurations.admissionregistration.k8s.io", None),
+    ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/datamesh.dev", None),
 ]  # fmt: skip
 DENIED: list[tuple[str, str, str | None]] = [
     ("delete", "nodes", None),
@@ -63,7 +65,7 @@ DENIED: list[tuple[str, str, str | None]] = [
     ("bind", "clusterroles.rbac.authorization.k8s.io", None),
     ("impersonate", "users", None),
     ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/other", None),
-    ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/datamesh.dev", None),
+    ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/other", None),
     ("delete", "customresourcedefinitions.apiextensions.k8s.io", None),
     ("patch", "governancepolicies.datamesh.dev", None),
     ("delete", "domains.datamesh.dev", None),
@@ -96,7 +98,8 @@ def can_i(cluster: Cluster, kubeconfig: Path, verb: str, resource: str, namespac
 
 
 @pytest.fixture
-def operator_kubeconfig(cluster: Cluster, namespace: str, tmp_path: Path, helm: Path) -> Iterator[Path]:
+def operator_kubeconfig(known_kinds: Cluster, namespace: str, tmp_path: Path, helm: Path) -> Iterator[Path]:
+    cluster = known_kinds
     yield chart_service_account_kubeconfig(cluster, namespace, tmp_path / "operator.kubeconfig", helm=helm)
     delete_chart_rbac(cluster, namespace)
 
@@ -138,7 +141,8 @@ def test_service_account_can_provision_a_domain_workspace(cluster: Cluster, oper
         cluster.kubectl("delete", "namespace", domain_ns, "--wait=false", "--ignore-not-found", check=False)
 
 
-def test_peering_rules_follow_the_toggle(cluster: Cluster, namespace: str, tmp_path: Path, helm: Path) -> None:
+def test_peering_rules_follow_the_toggle(known_kinds: Cluster, namespace: str, tmp_path: Path, helm: Path) -> None:
+    cluster = known_kinds
     values = ["--set", "operator.peering.enabled=true"]
     kubeconfig = chart_service_account_kubeconfig(cluster, namespace, tmp_path / "k", helm=helm, values=values)
     try:
