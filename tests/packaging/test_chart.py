@@ -248,3 +248,22 @@ def test_catalog_api_command_matches_the_chart(helm: Path) -> None:
     ]
     binding = one(objects, "ClusterRoleBinding", f"{RELEASE}-api")
     assert binding["subjects"][0]["name"] == f"{RELEASE}-api"
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "catalog.database.type=postgresql",
+                                         "--set", "catalog.database.postgresql.existingSecret=pg"]])  # fmt: skip
+def test_operator_writes_the_catalog_the_api_serves(helm: Path, values: list[str]) -> None:
+    objects = documents(template(helm, *values))
+    deployments = {d["metadata"]["name"]: d for d in by_kind(objects, "Deployment")}
+    urls = {}
+    for name, deployment in deployments.items():
+        env = {e["name"]: e for e in container(deployment).get("env", [])}
+        urls[name] = env["DATAMESH_CATALOG_URL"]
+    assert len(urls) == 2 and len({str(u) for u in urls.values()}) == 1, urls
+    if not values:
+        claims = {
+            name: [v["persistentVolumeClaim"]["claimName"] for v in d["spec"]["template"]["spec"]["volumes"]
+                   if "persistentVolumeClaim" in v]
+            for name, d in deployments.items()
+        }  # fmt: skip
+        assert len({tuple(c) for c in claims.values()}) == 1 and all(claims.values()), claims
