@@ -166,10 +166,22 @@ class ControlPlane:
             raise RuntimeError("the control plane is not running")
         for name in components:
             _stop(state.pids[name])
-        for name in components:
+        order = sorted(components, key=lambda c: c != "etcd")  # etcd first: the API server needs it
+        for name in order:
             self._spawn(state, name, state.argv[name])
-        _wait_until(lambda: self._ready(state), timeout, "kube-apiserver /readyz after restart",
-                    self.logs / "kube-apiserver.log")  # fmt: skip
+            if name == "etcd":
+                url = f"http://127.0.0.1:{state.etcd_port}/health"
+                _wait_until(lambda u=url: _http_ok(u), 60, "etcd health after restart", self.logs / "etcd.log")
+        deadline = time.monotonic() + timeout
+        while not self._ready(state):
+            apiserver = state.pids.get("kube-apiserver")
+            if apiserver and not _alive(apiserver) and "kube-apiserver" in components:
+                # It can lose the race for its port to the dying old process: start it once more.
+                time.sleep(1)
+                self._spawn(state, "kube-apiserver", state.argv["kube-apiserver"])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"kube-apiserver not ready {timeout:.0f}s after restart; see {self.logs}")
+            time.sleep(0.25)
 
     def _start_etcd(self, state: State) -> None:
         url = f"http://127.0.0.1:{state.etcd_port}"
@@ -352,6 +364,11 @@ def _stop(pid: int, grace: float = 10.0) -> None:
     if _alive(pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+    # Gone for real before returning: a restart must not race the old process for its listening port.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(pid):
+        _reap(pid)
+        time.sleep(0.05)
     _reap(pid)
 
 
