@@ -3,7 +3,6 @@ PostgreSQL, and builders of Domains, DataProducts and policies."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -18,18 +17,12 @@ from datamesh.api.dataproduct import DataProduct
 from datamesh.api.domain import Domain
 from datamesh.api.governancepolicy import GovernancePolicy
 from datamesh.catalog.sync import CatalogSync, open_catalog
+from devcluster.cluster import free_port
 from tests.conftest import Cluster
 from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
     from tests.catalog.mesh import Tokens
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 BACKENDS = ["sqlite", "postgresql"]

@@ -15,7 +15,7 @@ import yaml
 
 from datamesh.cli.catalog import kubeconfig_token
 from datamesh.cli.main import main
-from tests.catalog.conftest import free_port
+from devcluster.cluster import free_port
 from tests.catalog.mesh import Tokens
 from tests.conftest import Cluster
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from datamesh.api import DataProduct
 from datamesh.api.dataproduct import CheckResult
 from datamesh.build.contract import BuildResult
 from datamesh.controller import conditions as cond
@@ -52,6 +53,15 @@ def published(version: int = 0, score: float = 0.99) -> BuildResult:
     return BuildResult(outcome="Published", quality_score=score, row_count=10, table_version=version,
                        location="/lake/sales/gold/customer-360", data_updated_at=T0 + timedelta(minutes=1),
                        checks=[check])  # fmt: skip
+
+
+def publish_once(product: DataProduct, world: World) -> None:
+    """Plan the first build at T0, then fold its published result in at T0 + 2 minutes."""
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    job = product.status.last_build.job  # type: ignore[union-attr]
+    product.status = plan_product(
+        product, world, [finished(job, published(0))], T0 + timedelta(minutes=2), CONFIG
+    ).status
 
 
 def test_a_new_product_gets_one_build_with_a_deterministic_job(world: World) -> None:
@@ -141,14 +151,7 @@ def test_missing_upstream_and_cycles_block_the_build(world: World) -> None:
 
 def test_an_upstream_publication_rebuilds_downstream_once_after_it_settles(world: World) -> None:
     upstream = c360(world)
-    upstream.status = plan_product(upstream, world, [], T0, CONFIG).status
-    upstream.status = plan_product(
-        upstream,
-        world,
-        [finished(upstream.status.last_build.job, published(0))],
-        T0 + timedelta(minutes=2),
-        CONFIG,  # type: ignore[union-attr]
-    ).status
+    publish_once(upstream, world)
     downstream = upstream.model_copy(deep=True)
     downstream.metadata = {"name": "churn", "namespace": "sales", "generation": 1, "uid": "u-2"}
     downstream.status = None
@@ -180,14 +183,7 @@ def test_an_upstream_publication_rebuilds_downstream_once_after_it_settles(world
 
 def test_manual_rebuild_annotation_is_served_once(world: World) -> None:
     product = c360(world)
-    product.status = plan_product(product, world, [], T0, CONFIG).status
-    product.status = plan_product(
-        product,
-        world,
-        [finished(product.status.last_build.job, published(0))],
-        T0 + timedelta(minutes=2),
-        CONFIG,  # type: ignore[union-attr]
-    ).status
+    publish_once(product, world)
     product.metadata["annotations"] = {"datamesh.dev/rebuild": "please"}
     plan = plan_product(product, world, [], T0 + timedelta(minutes=3), CONFIG)
     assert plan.create_job is not None and plan.create_job["metadata"]["labels"]["datamesh.dev/trigger"] == "manual"
@@ -197,14 +193,7 @@ def test_manual_rebuild_annotation_is_served_once(world: World) -> None:
 def test_data_goes_stale_without_any_event(world: World) -> None:
     product = c360(world)
     product.spec.suspend = True
-    product.status = plan_product(product, world, [], T0, CONFIG).status
-    product.status = plan_product(
-        product,
-        world,
-        [finished(product.status.last_build.job, published(0))],
-        T0 + timedelta(minutes=2),
-        CONFIG,  # type: ignore[union-attr]
-    ).status
+    publish_once(product, world)
     stale = plan_product(product, world, [], T0 + timedelta(hours=2), CONFIG)
     assert status_of(stale, "Fresh") == ("False", "Stale")
     assert [e.reason for e in stale.events] == ["Stale"]
