@@ -11,8 +11,9 @@ from datamesh.api import DataProduct
 from datamesh.api.dataproduct import CheckResult
 from datamesh.build.contract import BuildResult
 from datamesh.controller import conditions as cond
+from datamesh.controller import jobviews
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.jobs import job_name
+from datamesh.controller.jobs import ANNOTATION_ATTEMPT, ANNOTATION_TOKEN, LABEL_GENERATION, LABEL_TRIGGER, job_name
 from datamesh.controller.product_plan import JobView, ProductPlan, plan_product
 from datamesh.controller.world import World
 from datamesh.manifests import load_mesh
@@ -80,6 +81,35 @@ def test_a_new_product_gets_one_build_with_a_deterministic_job(world: World) -> 
                       trigger="spec", run_id="r", created_at=T0, active=True, finished=False)  # fmt: skip
     again = plan_product(product, world, [running], T0 + timedelta(seconds=5), CONFIG)
     assert again.create_job is None
+
+
+def test_status_does_not_flap_while_the_new_jobs_watch_event_is_on_its_way(world: World) -> None:
+    product = c360(world)
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    # The status write came back before the Job's own watch event: the cache has no Job yet.
+    early = plan_product(product, world, [], T0 + timedelta(seconds=1), CONFIG)
+    assert early.create_job is None
+    assert status_of(early, "Built") == ("Unknown", "Building")
+    assert early.status.to_wire() == product.status.to_wire(), "nothing to write: the same status"
+
+
+def test_a_build_job_deleted_before_it_finished_is_a_retryable_failure(world: World) -> None:
+    product = c360(world)
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    name = product.status.last_build.job  # type: ignore[union-attr]
+    job = {"metadata": {"name": name, "creationTimestamp": "2026-01-01T12:00:00Z",
+                        "labels": {LABEL_GENERATION: "1", LABEL_TRIGGER: "spec"},
+                        "annotations": {ANNOTATION_TOKEN: "spec:g1", ANNOTATION_ATTEMPT: "1"}},
+           "status": {"active": 1}}  # fmt: skip
+    gone = plan_product(product, world, [jobviews.lost(job, now=T0 + timedelta(seconds=20))],
+                        T0 + timedelta(seconds=20), CONFIG)  # fmt: skip
+    assert gone.status.last_build is not None
+    assert (gone.status.last_build.outcome, gone.status.last_build.reason) == ("Failed", "JobDeleted")
+    assert status_of(gone, "Built") == ("False", "JobDeleted")
+    assert [e.reason for e in gone.events] == ["BuildFailed"]
+    product.status = gone.status
+    retry = plan_product(product, world, [], T0 + timedelta(minutes=2), CONFIG)
+    assert retry.create_job is not None and retry.create_job["metadata"]["name"].endswith("-2")
 
 
 def test_success_is_folded_into_status_once(world: World) -> None:
@@ -168,6 +198,17 @@ def test_an_upstream_publication_rebuilds_downstream_once_after_it_settles(world
         [finished(first.status.last_build.job, published(0))],
         T0 + timedelta(minutes=4),
         CONFIG,  # type: ignore[union-attr]
+    ).status
+    # That plan also started a rebuild for the upstream version the hand-made job view did not record: let it
+    # finish too, so no build is in flight below.
+    launched = downstream.status.last_build
+    assert launched is not None and launched.trigger == "upstream"
+    downstream.status = plan_product(
+        downstream,
+        world,
+        [finished(launched.job, published(0), token=launched.token)],
+        T0 + timedelta(minutes=4, seconds=30),
+        CONFIG,
     ).status
     assert downstream.status.upstream_versions == {}  # no upstream annotation on that hand-made job view
     downstream.status.upstream_versions = {"sales/customer-360": 0}

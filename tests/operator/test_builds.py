@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from datamesh.controller.runtime import DATA_FINALIZER
 from tests.conftest import REPO, Cluster
 from tests.operator import delta
 from tests.operator.conftest import Operator, condition, wait_for
@@ -253,7 +254,7 @@ def test_deleting_a_product_runs_its_finalizer(
                                       [{"source": "bronze.crm.customers", "alias": "customers"}],
                                       deletionPolicy="Delete")))  # fmt: skip
     body = wait_ready(crds, "doomed", "sales", operator)
-    assert "datamesh.dev/finalizer" in body["metadata"]["finalizers"]
+    assert body["metadata"]["finalizers"] == [DATA_FINALIZER]
     table = Path(body["status"]["location"])
     assert table.is_dir()
     crds.kubectl("delete", "dp", "doomed", "-n", "sales", "--wait=true", "--timeout=120s")

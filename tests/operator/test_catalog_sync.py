@@ -74,14 +74,19 @@ def test_catalog_follows_the_cluster_and_converges_after_an_outage(
     schema = [{"name": "x", "type": "int"}]
     keep = product_manifest("keep", name, [{"product": "absent"}], sql="SELECT 1 AS x", schema=schema)
     gone = product_manifest("gone", name, [{"product": "absent"}], sql="SELECT 1 AS x", schema=schema)
-    crds.apply(yaml.safe_dump(keep))
-    crds.apply(yaml.safe_dump(gone))
+    brief = product_manifest("brief", name, [{"product": "absent"}], sql="SELECT 1 AS x", schema=schema)
+    for manifest in (keep, gone, brief):
+        crds.apply(yaml.safe_dump(manifest))
 
     def synced(product: str, status: str) -> bool:
         return condition(crds.get("dataproduct", product, name), "CatalogSynced").get("status") == status
 
-    wait_for("both synced", lambda: synced("keep", "True") and synced("gone", "True"), operator=operator)
-    assert set(_catalog_products(url)) >= {"keep", "gone"}
+    wait_for("all synced", lambda: all(synced(p, "True") for p in ("keep", "gone", "brief")), operator=operator)
+    assert set(_catalog_products(url)) >= {"keep", "gone", "brief"}
+    # deletionPolicy Retain (the default) needs no finalizer: the catalog entry goes with the DELETED event.
+    assert not crds.get("dataproduct", "brief", name)["metadata"].get("finalizers")
+    crds.kubectl("delete", "dataproduct", "brief", "-n", name, "--wait=true", "--timeout=60s")
+    wait_for("brief leaves the catalog", lambda: "brief" not in _catalog_products(url), timeout=30, operator=operator)
 
     postgres_server.stop()
     keep["spec"]["description"] = "changed while the catalog was down"

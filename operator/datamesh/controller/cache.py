@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from datamesh.api import DataProduct, Domain, GovernancePolicy
 from datamesh.api.dataproduct import DataProductSpec, DataProductStatus
 from datamesh.controller.jobs import LABEL_PRODUCT
+from datamesh.controller.jobviews import is_finished
 from datamesh.controller.world import World
 from datamesh.manifests import Problem, problems_of
 
@@ -18,13 +19,21 @@ logger = logging.getLogger(__name__)
 ProductKey = tuple[str, str]
 
 
-def _older(meta: dict[str, Any], known: dict[str, Any] | None) -> bool:
+def _older(meta: dict[str, Any], known: str | None) -> bool:
     """Whether an incoming object is older than the cached one. resourceVersions are opaque, but etcd's
     are increasing integers; anything else is taken as newer."""
     if known is None:
         return False
-    incoming, current = str(meta.get("resourceVersion", "")), str(known.get("metadata", {}).get("resourceVersion", ""))
-    return incoming.isdigit() and current.isdigit() and int(incoming) < int(current)
+    incoming = str(meta.get("resourceVersion", ""))
+    return incoming.isdigit() and known.isdigit() and int(incoming) < int(known)
+
+
+def _slim_job(body: dict[str, Any]) -> dict[str, Any]:
+    """What the planners read of a build Job: identity, labels, annotations and status. The pod template
+    and managedFields are most of a Job's size, and a thousand products keep a thousand Jobs cached."""
+    meta = body.get("metadata") or {}
+    kept = ("name", "namespace", "uid", "labels", "annotations", "creationTimestamp", "resourceVersion")
+    return {"metadata": {k: meta[k] for k in kept if k in meta}, "status": body.get("status") or {}}
 
 
 @dataclass
@@ -37,17 +46,21 @@ class InvalidProduct:
 class Cache:
     world: World = field(default_factory=World)
     invalid_products: dict[ProductKey, InvalidProduct] = field(default_factory=dict)
-    raw_products: dict[ProductKey, dict[str, Any]] = field(default_factory=dict)
+    #: resourceVersion of every product seen (valid or not): parsed models are kept, raw bodies are not.
+    product_versions: dict[ProductKey, str] = field(default_factory=dict)
     invalid_domains: dict[str, tuple[dict[str, Any], list[Problem]]] = field(default_factory=dict)
     jobs: dict[ProductKey, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: The last build Job of a product deleted before it finished (by a user, not by us), so the product's
+    #: reconcile can tell "deleted" from "its watch event has not arrived yet".
+    lost_jobs: dict[ProductKey, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ products
     def put_product(self, body: dict[str, Any]) -> ProductKey:
         meta = body.get("metadata", {})
         key = (meta.get("namespace", ""), meta.get("name", ""))
-        if _older(meta, self.raw_products.get(key)):
+        if _older(meta, self.product_versions.get(key)):
             return key  # a late event: the cache already holds what our own status patch returned
-        self.raw_products[key] = body
+        self.product_versions[key] = str(meta.get("resourceVersion", ""))
         try:
             spec = DataProductSpec.model_validate(body.get("spec") or {})
         except ValidationError as error:
@@ -60,7 +73,9 @@ class Cache:
             logger.warning("ignoring unreadable status of %s/%s", *key)
             status = None
         self.invalid_products.pop(key, None)
-        self.world.products[key] = DataProduct(metadata=dict(meta), spec=spec, status=status)
+        # managedFields is often the largest part of the metadata and nothing here reads it.
+        metadata = {k: v for k, v in meta.items() if k != "managedFields"}
+        self.world.products[key] = DataProduct(metadata=metadata, spec=spec, status=status)
         return key
 
     def remember_product(self, body: dict[str, Any]) -> None:
@@ -70,7 +85,8 @@ class Cache:
     def drop_product(self, key: ProductKey) -> None:
         self.world.products.pop(key, None)
         self.invalid_products.pop(key, None)
-        self.raw_products.pop(key, None)
+        self.product_versions.pop(key, None)
+        self.lost_jobs.pop(key, None)
 
     # ------------------------------------------------------------------ domains and policies
     def put_domain(self, body: dict[str, Any]) -> str:
@@ -108,9 +124,17 @@ class Cache:
         jobs = self.jobs.setdefault(key, {})
         if deleted:
             jobs.pop(meta.get("name", ""), None)
+            if not is_finished(body):
+                self.lost_jobs[key] = _slim_job(body)
         else:
-            jobs[meta.get("name", "")] = body
+            jobs[meta.get("name", "")] = _slim_job(body)
+            lost = self.lost_jobs.get(key)
+            if lost is not None and lost.get("metadata", {}).get("name") != meta.get("name"):
+                self.lost_jobs.pop(key, None)  # a newer build replaced it
         return key
+
+    def lost_job_of(self, key: ProductKey) -> dict[str, Any] | None:
+        return self.lost_jobs.get(key)
 
     def jobs_of(self, key: ProductKey) -> list[dict[str, Any]]:
         return list(self.jobs.get(key, {}).values())

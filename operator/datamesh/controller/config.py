@@ -34,6 +34,9 @@ class OperatorConfig:
     coalesce_seconds: float = field(default_factory=lambda: float(_env("COALESCE_SECONDS", "5")))
     #: Concurrent reconciles (each is mostly API calls; builds themselves run in pods).
     workers: int = field(default_factory=lambda: int(_env("WORKERS", "8")))
+    #: Kubernetes Events posted per second at most (after a burst of `event_burst`); they never delay a reconcile.
+    event_rate: float = field(default_factory=lambda: float(_env("EVENT_RATE", "20")))
+    event_burst: int = field(default_factory=lambda: int(_env("EVENT_BURST", "50")))
     ttl_seconds_after_finished: int = 3600
     #: Spark settings every build starts from (JSON object), e.g. {"spark.sql.shuffle.partitions": "16"}.
     spark_defaults: dict[str, str] = field(default_factory=lambda: json.loads(_env("SPARK_DEFAULTS", "{}")))

@@ -1,4 +1,4 @@
-"""The kopf handlers: thin translations of watch events and finalizers into Runtime calls.
+"""The kopf handlers: thin translations of watch events and the Domain finalizer into Runtime calls.
 
 This is the only module that uses kopf's decorators. Run it with `datamesh operator`.
 """
@@ -62,7 +62,13 @@ async def configure(
     governance_glue.install(runtime)
     runtime.queue.on_error = lambda key: metrics.RECONCILE_ERRORS.labels(str(key[0])).inc()  # type: ignore[index]
     if config.metrics_port:
-        metrics.serve(config.metrics_port, config.metrics_addr, runtime.cache.world, lambda: runtime.queue.depth)
+        metrics.serve(
+            config.metrics_port,
+            config.metrics_addr,
+            runtime.cache.world,
+            lambda: runtime.queue.depth,
+            lambda: runtime.events.pending,
+        )
     if config.catalog_enabled:
         # Imported only when used: SQLAlchemy and its drivers weigh on the operator's memory.
         from datamesh.catalog import open_catalog
@@ -72,6 +78,7 @@ async def configure(
         runtime.catalog.start(on_recovered=runtime.enqueue_all_products)
     memo["runtime"] = runtime
     runtime.queue.start()
+    runtime.events.start()
     logger.info("datamesh operator started with %d reconcile workers", config.workers)
 
 
@@ -94,6 +101,7 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")
     if runtime is not None:
         await runtime.queue.stop()
+        await runtime.events.stop()
         if runtime.catalog is not None:
             await runtime.catalog.stop()
         await runtime.kube.close()
@@ -155,9 +163,9 @@ def _refuse(problems: list[str], kind: str) -> None:
         raise kopf.AdmissionError(f"{kind} refused by datamesh governance: " + "; ".join(problems), code=422)
 
 
-@kopf.on.delete(GROUP, VERSION, "dataproducts", retries=5, backoff=5)
-async def product_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await _runtime(memo).finalize_product(dict(body))
+# DataProducts have no kopf deletion handler: kopf would put its finalizer (and its last-handled-configuration
+# annotation) on every product, two writes each. The few products whose deletion has work left carry the
+# operator's own finalizer (runtime.DATA_FINALIZER), handled by the product reconcile.
 
 
 @kopf.on.delete(GROUP, VERSION, "domains", backoff=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -87,3 +88,11 @@ def view(job: dict[str, Any], *, pod_message: str | None = None, unschedulable: 
         pod_message=pod_message,
         unschedulable=unschedulable,
     )
+
+
+def lost(job: dict[str, Any], *, now: datetime) -> JobView:
+    """A build Job deleted before it finished: a failure with a distinct, retryable reason."""
+    return dataclasses.replace(
+        view(job, now=now), active=False, finished=True, failure_reason="JobDeleted", finished_at=now,
+        pod_message="the build Job was deleted before it finished",
+    )  # fmt: skip

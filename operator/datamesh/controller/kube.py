@@ -7,6 +7,7 @@ service account through the official client's loaders (re-read when the token fi
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import ssl
@@ -232,6 +233,18 @@ class Kube:
         path = resource_path(api_version, kind, namespace, name) + "/status"
         result: dict[str, Any] = await self.request(
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+        )
+        return result
+
+    async def patch_finalizers(
+        self, api_version: str, kind: str, meta: dict[str, Any], finalizers: builtins.list[str]
+    ) -> dict[str, Any]:
+        """Replace metadata.finalizers, only if the object is still at the resourceVersion we saw (409 otherwise),
+        so a finalizer another controller added meanwhile is never dropped."""
+        path = resource_path(api_version, kind, meta.get("namespace"), meta["name"])
+        body = {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}}
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=body, content_type="application/merge-patch+json"
         )
         return result
 

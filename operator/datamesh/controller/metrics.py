@@ -42,9 +42,10 @@ RECONCILE_ERRORS = Counter(
 class MeshCollector(Collector):
     """Per-product and per-domain gauges computed from the cache when Prometheus scrapes."""
 
-    def __init__(self, world: World, queue_depth: Callable[[], int]) -> None:
+    def __init__(self, world: World, queue_depth: Callable[[], int], events_pending: Callable[[], int]) -> None:
         self.world = world
         self.queue_depth = queue_depth
+        self.events_pending = events_pending
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = datetime.now(UTC)
@@ -71,9 +72,13 @@ class MeshCollector(Collector):
             products.add_metric([domain], count)
         depth = GaugeMetricFamily("datamesh_reconcile_queue_depth", "Objects waiting for a reconcile.")
         depth.add_metric([], self.queue_depth())
-        yield from (quality, age, ready, fresh, products, depth)
+        events = GaugeMetricFamily("datamesh_events_pending", "Kubernetes Events waiting to be posted.")
+        events.add_metric([], self.events_pending())
+        yield from (quality, age, ready, fresh, products, depth, events)
 
 
-def serve(port: int, addr: str, world: World, queue_depth: Callable[[], int]) -> None:
-    REGISTRY.register(MeshCollector(world, queue_depth))
+def serve(
+    port: int, addr: str, world: World, queue_depth: Callable[[], int], events_pending: Callable[[], int]
+) -> None:
+    REGISTRY.register(MeshCollector(world, queue_depth, events_pending))
     start_http_server(port, addr=addr, registry=REGISTRY)

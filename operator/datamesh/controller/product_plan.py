@@ -27,7 +27,15 @@ from datamesh.controller.world import World
 
 REBUILD_ANNOTATION = "datamesh.dev/rebuild"
 #: Failures a retry can cure (infrastructure); anything else waits for a new spec, data or request.
-RETRYABLE = {"PodFailed", "StorageError", "DeadlineExceeded", "Unschedulable", "DevNodeRestarted", "PodDeleted"}
+RETRYABLE = {
+    "PodFailed",
+    "StorageError",
+    "DeadlineExceeded",
+    "Unschedulable",
+    "DevNodeRestarted",
+    "PodDeleted",
+    "JobDeleted",
+}
 
 Compliance = Callable[[DataProduct, World], tuple[bool, bool, str]]
 """(product, world) -> (compliant, blocking, message): blocking when a Deny-enforced rule is violated."""
@@ -113,9 +121,13 @@ def plan_product(
         plan.delete_jobs.append(latest.name)
         _record_failure(status, latest, "Unschedulable", "build pod could not be scheduled in time", now)
         plan.events.append(Event("Warning", "BuildFailed", f"job {latest.name}: pod could not be scheduled"))
-    running = (
+    running: object = (
         latest if latest is not None and (latest.active or latest.result_pending) and not latest.unschedulable else None
     )
+    if running is None and _awaiting_watch(status, jobs):
+        # The Job was created (the status says so) but its watch event has not arrived yet: still building.
+        # Reporting "Pending" here made every new product's status flap Building -> Pending -> Building.
+        running = status.last_build
 
     validated = _validate(product, world)
     desired.append(validated)
@@ -177,6 +189,11 @@ def plan_product(
     if validated.status == "True":
         status.observed_generation = generation
     return plan
+
+
+def _awaiting_watch(status: DataProductStatus, jobs: list[JobView]) -> bool:
+    last = status.last_build
+    return last is not None and last.outcome == "Running" and all(job.name != last.job for job in jobs)
 
 
 def _created(product: DataProduct, now: datetime) -> datetime:

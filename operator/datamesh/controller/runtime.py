@@ -33,6 +33,13 @@ if TYPE_CHECKING:
     from datamesh.controller.catalog_link import CatalogLink
 
 FORCE_DELETE_ANNOTATION = "datamesh.dev/force-delete"
+#: Only products whose deletion has work left that cannot be done once the object is gone (deleting the
+#: published data, deletionPolicy Delete) carry a finalizer. Everything else needs none: build Jobs go with
+#: their owner through garbage collection and the catalog entry goes on the DELETED event (or, for deletes
+#: missed while the operator was away, at the catalog's converge on start). A finalizer on every product cost
+#: a metadata write each, the most expensive write of a burst. Not kopf's finalizer name: kopf removes its own
+#: finalizer from objects none of its handlers need it on.
+DATA_FINALIZER = "datamesh.dev/delete-published-data"
 RESULT_GRACE_SECONDS = 30
 
 
@@ -58,7 +65,7 @@ class Runtime:
         self.cache = Cache()
         self.compliance = compliance
         self.decide = decide
-        self.events = EventRecorder(kube)
+        self.events = EventRecorder(kube, rate=config.event_rate, burst=config.event_burst)
         self.queue = WorkQueue(self._reconcile, workers=config.workers)
         self.catalog: CatalogLink | None = None
         # Termination messages of finished build pods, read once: a pod may be gone by the next reconcile.
@@ -72,10 +79,11 @@ class Runtime:
     def observe_product(self, event_type: str | None, body: dict[str, Any]) -> None:
         meta = body.get("metadata", {})
         key: ProductKey = (meta.get("namespace", ""), meta.get("name", ""))
-        known = key in self.cache.raw_products
+        known = key in self.cache.product_versions
         if event_type == "DELETED":
             self.cache.drop_product(key)
             self.queue.forget(("dp", *key))
+            self.queue.add(("dp-gone", *key))
         else:
             self.cache.put_product(body)
             self.queue.add(("dp", *key))
@@ -137,6 +145,8 @@ class Runtime:
             return None
         if key[0] == "domain-gone":
             await self.catalog.drop_domain(key[1])
+        elif key[0] == "dp-gone":
+            await self.catalog.drop_product(key[1], key[2])
         elif key[0] == "policy":
             policy = self.cache.world.policies.get(key[1])
             await (self.catalog.sync_policy(policy) if policy else self.catalog.drop_policy(key[1]))
@@ -146,15 +156,29 @@ class Runtime:
     async def reconcile_product(self, key: ProductKey) -> float | None:
         invalid = self.cache.invalid_products.get(key)
         if invalid is not None:
-            await self._write_invalid_status(invalid.body, "; ".join(str(p) for p in invalid.problems))
+            meta = invalid.body.get("metadata", {})
+            if meta.get("deletionTimestamp"):
+                # An unreadable spec published nothing this operator could delete: let it go.
+                await self._set_finalizer(meta, present=False)
+            else:
+                await self._write_invalid_status(invalid.body, "; ".join(str(p) for p in invalid.problems))
             return None
         product = self.cache.world.products.get(key)
         if product is None:
             return None
         if product.metadata.get("deletionTimestamp"):
+            if DATA_FINALIZER in (product.metadata.get("finalizers") or []):
+                await self.finalize_product(key)
+                await self._set_finalizer(product.metadata, present=False)
             return None
+        if product.spec.deletion_policy == "Delete":
+            # Before the first build, so no published data can ever outlive its product.
+            await self._set_finalizer(product.metadata, present=True)
         current = now()
         views = [await self._job_view(job, current) for job in self.cache.jobs_of(key)]
+        lost = self.cache.lost_job_of(key)
+        if lost is not None:
+            views.append(jobviews.lost(lost, now=current))
         plan = plan_product(
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
@@ -177,7 +201,7 @@ class Runtime:
                 logger.info("build job %s already exists", plan.create_job["metadata"]["name"])
         await self._patch_product_status(product, plan.status)
         for event in plan.events:
-            await self.events.record(involved, event.type, event.reason, event.message)
+            self.events.record(involved, event.type, event.reason, event.message)
             self._count(product, event.reason)
             logger.info(
                 event.message,
@@ -279,14 +303,31 @@ class Runtime:
         if status.to_wire() == old.to_wire():
             return
         await self.kube.patch_status(API_VERSION, "DataProduct", meta["name"], meta["namespace"], status.to_wire())
-        await self.events.record(
+        self.events.record(
             {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": meta}, "Warning", "InvalidSpec", message
         )
 
-    async def finalize_product(self, body: dict[str, Any]) -> None:
-        """Deletion: stop running builds; delete the published data only under deletionPolicy Delete."""
-        meta = body.get("metadata", {})
-        key = (meta.get("namespace", ""), meta.get("name", ""))
+    async def _set_finalizer(self, meta: dict[str, Any], *, present: bool) -> None:
+        finalizers = list(meta.get("finalizers") or [])
+        if (DATA_FINALIZER in finalizers) == present:
+            return
+        wanted = [*finalizers, DATA_FINALIZER] if present else [f for f in finalizers if f != DATA_FINALIZER]
+        try:
+            written = await self.kube.patch_finalizers(API_VERSION, "DataProduct", meta, wanted)
+        except ApiError as error:
+            if error.not_found:
+                return
+            if error.conflict:
+                # Changed since we looked: its watch event is on the way and brings this product back here.
+                logger.info("product %s/%s changed before its finalizer was updated; retrying", meta.get("namespace"),
+                            meta.get("name"))  # fmt: skip
+                return
+            raise
+        if present:
+            self.cache.remember_product(written)
+
+    async def finalize_product(self, key: ProductKey) -> None:
+        """Deletion under deletionPolicy Delete: stop running builds, delete the published data."""
         for job in self.cache.jobs_of(key):
             if not jobviews.is_finished(job):
                 await self.kube.delete("batch/v1", "Job", job["metadata"]["name"], key[0])
@@ -297,7 +338,6 @@ class Runtime:
         if self.catalog is not None:
             # Best effort: while the catalog is down the delete lands later, through converge.
             await self.catalog.drop_product(*key)
-        self.cache.drop_product(key)
 
     # ------------------------------------------------------------------ domains
     async def reconcile_domain(self, name: str) -> float | None:
@@ -359,7 +399,7 @@ class Runtime:
             )
             if status.to_wire() != old.to_wire():
                 await self.kube.patch_status(API_VERSION, "Domain", name, None, status.to_wire())
-            await self.events.record(
+            self.events.record(
                 {"apiVersion": API_VERSION, "kind": "Domain", "metadata": meta}, "Warning", "DeletionBlocked", message
             )
             raise DomainInUse(message)
