@@ -156,24 +156,11 @@ class Runtime:
     async def reconcile_product(self, key: ProductKey) -> float | None:
         invalid = self.cache.invalid_products.get(key)
         if invalid is not None:
-            meta = invalid.body.get("metadata", {})
-            if meta.get("deletionTimestamp"):
-                # An unreadable spec published nothing this operator could delete: let it go.
-                await self._set_finalizer(meta, present=False)
-            else:
-                await self._write_invalid_status(invalid.body, "; ".join(str(p) for p in invalid.problems))
+            await self._reconcile_invalid(invalid.body, "; ".join(str(p) for p in invalid.problems))
             return None
         product = self.cache.world.products.get(key)
-        if product is None:
+        if product is None or await self._deleting(key, product):
             return None
-        if product.metadata.get("deletionTimestamp"):
-            if DATA_FINALIZER in (product.metadata.get("finalizers") or []):
-                await self.finalize_product(key)
-                await self._set_finalizer(product.metadata, present=False)
-            return None
-        if product.spec.deletion_policy == "Delete":
-            # Before the first build, so no published data can ever outlive its product.
-            await self._set_finalizer(product.metadata, present=True)
         current = now()
         views = [await self._job_view(job, current) for job in self.cache.jobs_of(key)]
         lost = self.cache.lost_job_of(key)
@@ -306,6 +293,26 @@ class Runtime:
         self.events.record(
             {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": meta}, "Warning", "InvalidSpec", message
         )
+
+    async def _reconcile_invalid(self, body: dict[str, Any], message: str) -> None:
+        meta = body.get("metadata", {})
+        if meta.get("deletionTimestamp"):
+            # An unreadable spec published nothing this operator could delete: let it go.
+            await self._set_finalizer(meta, present=False)
+        else:
+            await self._write_invalid_status(body, message)
+
+    async def _deleting(self, key: ProductKey, product: DataProduct) -> bool:
+        """Run the finalizer of a product being deleted (True), or make sure it has one if it needs it."""
+        if product.metadata.get("deletionTimestamp"):
+            if DATA_FINALIZER in (product.metadata.get("finalizers") or []):
+                await self.finalize_product(key)
+                await self._set_finalizer(product.metadata, present=False)
+            return True
+        if product.spec.deletion_policy == "Delete":
+            # Before the first build, so no published data can ever outlive its product.
+            await self._set_finalizer(product.metadata, present=True)
+        return False
 
     async def _set_finalizer(self, meta: dict[str, Any], *, present: bool) -> None:
         finalizers = list(meta.get("finalizers") or [])
