@@ -55,18 +55,22 @@ class Cache:
     lost_jobs: dict[ProductKey, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ products
-    def put_product(self, body: dict[str, Any]) -> ProductKey:
+    def put_product(self, body: dict[str, Any]) -> bool:
+        """Store a product; False when this version (or a newer one) is cached already, e.g. the watch event of
+        our own status write, whose response was stored when it was made."""
         meta = body.get("metadata", {})
         key = (meta.get("namespace", ""), meta.get("name", ""))
-        if _older(meta, self.product_versions.get(key)):
-            return key  # a late event: the cache already holds what our own status patch returned
-        self.product_versions[key] = str(meta.get("resourceVersion", ""))
+        known = self.product_versions.get(key)
+        version = str(meta.get("resourceVersion", ""))
+        if _older(meta, known) or (version and version == known):
+            return False
+        self.product_versions[key] = version
         try:
             spec = DataProductSpec.model_validate(body.get("spec") or {})
         except ValidationError as error:
             self.world.products.pop(key, None)
             self.invalid_products[key] = InvalidProduct(body, problems_of(error, "spec"))
-            return key
+            return True
         try:
             status = DataProductStatus.model_validate(body["status"]) if body.get("status") else None
         except ValidationError:
@@ -76,7 +80,7 @@ class Cache:
         # managedFields is often the largest part of the metadata and nothing here reads it.
         metadata = {k: v for k, v in meta.items() if k != "managedFields"}
         self.world.products[key] = DataProduct(metadata=metadata, spec=spec, status=status)
-        return key
+        return True
 
     def remember_product(self, body: dict[str, Any]) -> None:
         """The object as the API server returned it after our own write."""

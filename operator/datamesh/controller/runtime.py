@@ -84,8 +84,7 @@ class Runtime:
             self.cache.drop_product(key)
             self.queue.forget(("dp", *key))
             self.queue.add(("dp-gone", *key))
-        else:
-            self.cache.put_product(body)
+        elif self.cache.put_product(body):
             self.queue.add(("dp", *key))
         if event_type == "DELETED" or not known:
             # The domain's product count: debounced, one status write per burst of new products.
