@@ -137,6 +137,12 @@ class Cache:
                 self.lost_jobs.pop(key, None)  # a newer build replaced it
         return key
 
+    def cached_job(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The cached version of a build Job, if any."""
+        meta = body.get("metadata", {})
+        product = (meta.get("labels") or {}).get(LABEL_PRODUCT)
+        return self.jobs.get((meta.get("namespace", ""), product), {}).get(meta.get("name", "")) if product else None
+
     def lost_job_of(self, key: ProductKey) -> dict[str, Any] | None:
         return self.lost_jobs.get(key)
 

@@ -129,8 +129,12 @@ class Runtime:
         if event_type == "DELETED":
             meta = body.get("metadata", {})
             self._messages.pop((meta.get("namespace", ""), meta.get("name", "")), None)
+        before = self.cache.cached_job(body)
         key = self.cache.put_job(body, deleted=event_type == "DELETED")
-        if key is not None:
+        # A running Job's status changes often (active, ready, pod counts) without telling a planner anything:
+        # only a new Job, a finished one and a deleted one do.
+        news = event_type == "DELETED" or before is None or jobviews.is_finished(before) != jobviews.is_finished(body)
+        if key is not None and news:
             self.queue.add(("dp", *key))
 
     # ------------------------------------------------------------------ reconcile dispatch
