@@ -36,6 +36,10 @@ def _history(spark: Any, location: Any) -> Any:
     return DeltaTable.forPath(spark, str(location)).history()
 
 
+def _run_folders(location: Path) -> list[str]:
+    return sorted(p.name for p in location.glob("run-*"))
+
+
 def _table(spark: Any, location: Path) -> pd.DataFrame:
     return spark.read.format("delta").load(str(location)).toPandas()
 
@@ -102,6 +106,7 @@ def test_customer_360_equals_an_independent_computation(spark: Any, demo_lake: D
 def test_failing_checks_leave_the_published_version_untouched(spark: Any, demo_lake: DemoLake, published: Any) -> None:
     output, first = published
     before = _table(spark, output)
+    published_folders = _run_folders(output)
     request = _request(demo_lake, output)
     assert request.spec.transform is not None
     # Duplicate keys (uniqueness) and an email column that is mostly null (completeness).
@@ -121,7 +126,7 @@ def test_failing_checks_leave_the_published_version_untouched(spark: Any, demo_l
     assert [r["version"] for r in history] == [first.table_version]
     after = _table(spark, output)
     assert len(after) == len(before) == first.row_count
-    assert not list(output.joinpath("_staging").glob("*")), "staging files must be cleaned up"
+    assert _run_folders(output) == published_folders, "the failed build's run folder must be deleted"
 
 
 @pytest.mark.parametrize(
@@ -163,6 +168,7 @@ def test_bad_transforms_are_reported_in_one_line(
     assert (result.outcome, result.reason) == ("Failed", reason), result.message
     assert fragment in (result.message or "") and "\n" not in (result.message or "")
     assert not (tmp_path / "out" / "_delta_log").exists()
+    assert not list((tmp_path / "out").glob("run-*")), "a failed build deletes its run folder"
 
 
 def test_missing_input_and_unwritable_storage(spark: Any, demo_lake: DemoLake, tmp_path: Path) -> None:
@@ -235,6 +241,8 @@ def test_retention_removes_exactly_the_expired_rows(spark: Any, tmp_path: Path) 
     kept = _table(spark, tmp_path / "gold" / "events")
     assert sorted(kept["event_id"]) == ["e-null", "e0", "e1", "e2"]
     assert result.row_count == 4
+    folders = _run_folders(tmp_path / "gold" / "events")
+    assert len(folders) == 1  # the first publish of a merge product commits its staged files as they are
 
     # A merge build five days later: upserts on the key and deletes the rows that expired meanwhile (e2).
     later = now + timedelta(days=5)
@@ -253,6 +261,7 @@ def test_retention_removes_exactly_the_expired_rows(spark: Any, tmp_path: Path) 
     assert result.table_version == 1 and result.row_count == 4
     history = _history(spark, tmp_path / "gold" / "events").collect()
     assert history[0]["operation"] == "MERGE" and '"runId": "r2"' in history[0]["userMetadata"]
+    assert _run_folders(tmp_path / "gold" / "events") == folders, "the merge's staged files are deleted"
 
 
 def test_published_table_is_registered_in_the_metastore_when_configured(

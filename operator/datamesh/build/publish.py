@@ -1,30 +1,73 @@
 """Staging the result and publishing it to the product's Delta table in one atomic commit.
 
-The result is written once, as parquet under `<location>/_staging/<run id>`, by the job that also gathers the
-quality metrics. Only when every blocking check passed is it published: one Delta commit (overwrite, or merge
-on the primary key) whose commit info carries the run id, quality results and input versions. A failed build
-never touches the table's log, so the published version and its rows stay exactly as they were.
+The result is written once, as parquet, by the job that also gathers the quality metrics, into a run folder
+inside the table's root: `<location>/run-<run id>-<random>/` (`staging_path`). Delta reads only the files its log
+names, so until they are committed these files are invisible to every reader. The folder name deliberately
+does not start with `_` or `.`: Delta's vacuum skips such folders, whereas files in `run-*` that no version
+references (those of replaced versions, or of a build killed before it could delete its folder) are removed
+by vacuum like any other unreferenced file, once they are older than the retention window. (As with any
+Delta writer, a vacuum with a zero-hour window can delete the files of a build still in flight.)
+
+Only when every blocking check passed is the result published, in ONE Delta commit whose `userMetadata`
+holds the run id, quality results and input versions (`commit_metadata`):
+
+- `overwrite` (the default), and the first publish of a `merge` product: the staged files are committed as
+  they are (`datamesh.build.commit`, delta-rs): a metadata-only commit, no data read or rewritten. The first
+  publish creates the table at version 0. Where that is not possible (`commit.eligibility`: object stores,
+  schemas needing Delta table features, no `deltalake`, or `DATAMESH_PUBLISH_METHOD=copy`; an existing table with
+  CHECK constraints, generated or identity columns or column mapping, which only a writer reading the data can
+  honour) Spark re-reads the staged files and overwrites the table with them, replacing its schema.
+- `merge` (output `mode: merge`) into an existing table: Spark's MERGE on the primary key reads the staged
+  files; with retention, the same commit deletes the table's expired rows.
+
+After a Spark publish (copy or merge) and after any failed build the run folder is deleted; after a
+metadata-only commit its files are the table's data. A failed build never touches the table's log, so the
+published version and its rows stay exactly as they were.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from datamesh.build.commit import NeedsSpark, commit, eligibility, latest_commit
+from datamesh.build.errors import BuildError, classify
 from datamesh.build.retention import DEFAULT_VACUUM_HOURS, VACUUM_HOURS_ENV, RetentionRule
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-STAGING_DIR = "_staging"
+RUN_PREFIX = "run-"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+#: Delta's data files carry INT64 microsecond timestamps (Spark's default, INT96, is deprecated in parquet and has
+#: no statistics); set for the staged write only, so the session's other writes keep their settings.
+TIMESTAMP_TYPE_CONF = "spark.sql.parquet.outputTimestampType"
+#: Hadoop's `_SUCCESS` marker would be left behind in the table's folder: the commit (or its absence) is the marker.
+SUCCESS_MARKER_OPTION = "mapreduce.fileoutputcommitter.marksuccessfuljobs"
 
 
 def staging_path(location: str, run_id: str) -> str:
-    # A leading underscore hides the folder from Delta (and from vacuum) inside the table's own location.
-    return f"{location.rstrip('/')}/{STAGING_DIR}/{run_id}"
+    """A new folder `<location>/run-<run id>-<random>` for one build attempt.
+
+    The random part makes it unique even when a run id comes back (a re-created Job, a manual rebuild with a
+    fixed id): a build must never write into a folder whose files a published version references. The run id
+    is reduced to characters that need no escaping in a Delta log path.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", run_id)
+    return f"{location.rstrip('/')}/{RUN_PREFIX}{safe}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Staging:
+    """The run folder of one build and whether its files must survive the build."""
+
+    path: str
+    keep: bool = False
+    """True once a metadata-only commit of the files was attempted and may have landed: they may be table data."""
 
 
 def current_version(spark: SparkSession, location: str) -> int | None:
@@ -39,43 +82,89 @@ def commit_metadata(run_id: str, score: float, checks: list[dict[str, Any]], ver
     return json.dumps({"runId": run_id, "qualityScore": score, "checks": checks, "inputVersions": versions})
 
 
+def write_staged(spark: SparkSession, frame: DataFrame, path: str) -> None:
+    """Write the result as Delta-compatible parquet files into the run folder (this job gathers the metrics)."""
+    previous = spark.conf.get(TIMESTAMP_TYPE_CONF, None)  # None: not set in this session (Spark's default)
+    spark.conf.set(TIMESTAMP_TYPE_CONF, "TIMESTAMP_MICROS")
+    try:
+        # `error`: never replace an existing folder (it could hold a published version's files).
+        frame.write.mode("error").option(SUCCESS_MARKER_OPTION, "false").parquet(path)
+    finally:
+        if previous is None:
+            spark.conf.unset(TIMESTAMP_TYPE_CONF)
+        else:
+            spark.conf.set(TIMESTAMP_TYPE_CONF, previous)
+
+
 @dataclass(frozen=True)
 class Published:
     version: int
     row_count: int
     rows_deleted: int
     """Rows of the previous table removed by retention (merge writes)."""
+    method: str = "commit"
+    """How: `commit` (metadata-only, delta-rs), `copy` (Spark rewrites the files) or `merge` (Spark MERGE)."""
 
 
 def publish(
     spark: SparkSession,
-    staged: str,
+    staging: Staging,
     location: str,
     mode: str,
     keys: list[str],
     user_metadata: str,
     rule: RetentionRule | None,
     staged_rows: int,
+    schema_json: str,
 ) -> Published:
+    """Publish the staged files in one commit (see the module docstring for which way)."""
     from delta.tables import DeltaTable
 
-    data = spark.read.parquet(staged)
-    exists = DeltaTable.isDeltaTable(spark, location)
-    deleted = 0
-    if mode == "merge" and exists:
-        deleted = _merge(spark, data, location, keys, user_metadata, rule)
+    if mode == "merge" and DeltaTable.isDeltaTable(spark, location):
+        deleted = _merge(spark, spark.read.parquet(staging.path), location, keys, user_metadata, rule)
         row_count = spark.read.format("delta").load(location).count()
-    else:
-        (
-            data.write.format("delta")
-            .mode("overwrite")
-            .option("overwriteSchema", "true")
-            .option("userMetadata", user_metadata)
-            .save(location)
-        )
-        row_count = staged_rows
-    version = int(DeltaTable.forPath(spark, location).history(1).collect()[0]["version"])
-    return Published(version, row_count, deleted)
+        return Published(_spark_version(spark, location), row_count, deleted, "merge")
+    if eligibility(location, schema_json) is None:
+        try:
+            return Published(_commit(staging, location, schema_json, user_metadata), staged_rows, 0, "commit")
+        except NeedsSpark:
+            pass  # the table's own rules need Spark's writer: copy below
+    (
+        spark.read.parquet(staging.path)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .option("userMetadata", user_metadata)
+        .save(location)
+    )
+    return Published(_spark_version(spark, location), staged_rows, 0, "copy")
+
+
+def _spark_version(spark: SparkSession, location: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, location).history(1).collect()[0]["version"])
+
+
+def _commit(staging: Staging, location: str, schema_json: str, user_metadata: str) -> int:
+    """The metadata-only commit; on failure, whether it landed anyway decides if the files may be deleted."""
+    staging.keep = True
+    try:
+        return commit(location, staging.path, schema_json, user_metadata)
+    except NeedsSpark:
+        staging.keep = False
+        raise
+    except Exception as error:
+        found = classify(error, "PublishFailed")
+        failed = BuildError(found.reason, f"delta-rs could not commit the staged files to {location}: {found.message}")
+        try:
+            newest = latest_commit(location)
+        except Exception:  # unknown outcome: keep the files (vacuum removes them if no version references them)
+            raise failed from error
+        if newest is not None and newest[1] == user_metadata:
+            return newest[0]  # the commit landed (a post-commit step failed): the build is published
+        staging.keep = False
+        raise failed from error
 
 
 def _merge(

@@ -3,13 +3,25 @@
 `plan_checks` turns the contract's checks into `Metric`s (pure data); `aggregates` compiles them into Spark
 aggregate columns that the runner attaches with `DataFrame.observe` to the staging write, so every check
 is measured by the job that writes the data. Uniqueness needs a grouping, which an observed aggregate
-cannot do exactly; it gets one extra job over the staged key columns only (`duplicate_rows`).
+cannot do exactly; it reads the staged key columns only, once per uniqueness check:
+
+- with pyarrow (`duplicate_rows_arrow`) when the staged files are local, the result has at most
+  `DATAMESH_ARROW_UNIQUENESS_MAX_ROWS` rows (default 2,000,000; 0 turns it off) and every key column has a
+  type both engines group the same way (strings without collation, integers, decimals, dates, timestamps,
+  booleans, binary; not floats, where Spark folds -0.0 into 0.0 and every NaN into one). Measured on 2 cores
+  with ~12-character string keys: 1M rows 0.1-0.4 s (Spark 0.8-1.4 s); 5M rows ~1 s and ~0.6 GB of memory
+  above the key column itself (Spark 3.5-5.5 s); 20M rows 8-10 s and 2-3 GB, no faster than Spark and more
+  than a build pod with a 2g driver can spare, hence the default;
+- otherwise with one Spark job (`duplicate_rows`).
+
+Both count the same thing: rows minus distinct keys, nulls forming one key.
 `evaluate` and `quality_score` are plain arithmetic over the collected values.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +35,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 DEFAULT_COMPLETENESS = 0.99
+ARROW_MAX_ROWS_ENV = "DATAMESH_ARROW_UNIQUENESS_MAX_ROWS"
+DEFAULT_ARROW_MAX_ROWS = 2_000_000
+#: Spark simple type names (DataFrame.dtypes) whose grouping pyarrow reproduces exactly.
+_ARROW_KEY_TYPES = {"string", "tinyint", "smallint", "int", "bigint", "date", "timestamp", "boolean", "binary"}
 ROWS = "rows"
 #: Float slack so that e.g. 1 - 0.01 compares equal to a 0.99 threshold.
 EPSILON = 1e-9
@@ -248,3 +264,50 @@ def duplicate_rows(staged: DataFrame, keys: Sequence[str]) -> int:
     grouped = staged.groupBy(*[F.col(f"`{k}`") for k in keys]).count().where(F.col("count") > 1)
     row = grouped.agg(F.sum(F.col("count") - 1).alias("dups")).collect()[0]
     return int(row["dups"] or 0)
+
+
+def arrow_max_rows(environ: Mapping[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    raw = (env.get(ARROW_MAX_ROWS_ENV) or "").strip().replace("_", "")
+    if not raw:
+        return DEFAULT_ARROW_MAX_ROWS
+    if not raw.isdigit():
+        raise ValueError(f"{ARROW_MAX_ROWS_ENV}={raw!r} is not a number of rows")
+    return int(raw)
+
+
+def arrow_key_columns(keys: Sequence[str], dtypes: Sequence[tuple[str, str]]) -> list[str] | None:
+    """The staged columns of `keys` (matched case-insensitively, as Spark does) when pyarrow can group them
+    exactly as Spark would; None when one is missing, ambiguous or of another type."""
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for name, type_name in dtypes:
+        by_name.setdefault(name.lower(), []).append((name, type_name))
+    columns = []
+    for key in keys:
+        found = by_name.get(key.lower(), [])
+        if len(found) != 1:
+            return None
+        name, type_name = found[0]
+        if type_name not in _ARROW_KEY_TYPES and not type_name.startswith("decimal("):
+            return None
+        columns.append(name)
+    return columns
+
+
+def duplicate_rows_arrow(files: Sequence[str], columns: Sequence[str]) -> int:
+    """`duplicate_rows` computed by pyarrow from the staged parquet files, reading only the key columns."""
+    import pyarrow.parquet as pq
+
+    if not files:
+        return 0
+    table = pq.read_table(list(files), columns=list(columns))
+    return int(table.num_rows - table.group_by(list(columns)).aggregate([]).num_rows)
+
+
+def warm_up_arrow() -> None:
+    """Import pyarrow's parquet reader and run one tiny grouping: about 0.4 s of one-time setup, which the runner
+    does in a thread while Spark writes the staged files (the main thread only waits on the JVM meanwhile)."""
+    import pyarrow as pa
+    import pyarrow.parquet
+
+    pa.table({"k": ["a", "a"]}).group_by(["k"]).aggregate([])

@@ -1,14 +1,16 @@
 """One build: request in, result out. Bad input never raises; it becomes a result with a reason.
 
-Jobs per build: one job runs the transform, conforms it, gathers every quality metric (observed) and writes
-the staged parquet; one small job per uniqueness check groups the staged key columns; one job copies the
-staged files into the Delta table when the checks pass. Caching is deliberately absent: each job reads
-what it needs once.
+Spark jobs per build: one runs the transform, conforms it, gathers every quality metric (observed) and writes
+the staged parquet into the table's run folder. Uniqueness checks read the staged key columns (pyarrow for
+small local results, else one small Spark job each). When the checks pass, the staged files are committed
+to the Delta table as they are (a metadata-only commit) or, where that is not possible, through Spark (see
+`publish`). Caching is deliberately absent: each step reads what it needs once.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,11 +18,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from datamesh.build import conform, quality
+from datamesh.build.commit import staged_files
 from datamesh.build.contract import BuildRequest, BuildResult, RetentionResult
 from datamesh.build.errors import BuildError, classify
-from datamesh.build.inputs import register
+from datamesh.build.inputs import is_local, register
 from datamesh.build.publish import (
     METASTORE_TABLE_ENV,
+    Staging,
     commit_metadata,
     metastore_name,
     publish,
@@ -28,6 +32,7 @@ from datamesh.build.publish import (
     remove,
     staging_path,
     vacuum,
+    write_staged,
 )
 from datamesh.build.retention import RetentionRule, retention_rule
 from datamesh.build.transform import run_transform
@@ -36,6 +41,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Observation, SparkSession
 
 Progress = Callable[[str], None]
+#: The OpenLineage transports of `datamesh.catalog.lineage` (URL_ENV, FILE_ENV). Checked before importing it:
+#: the catalog package costs about a second of imports, which a build without a transport need not pay.
+LINEAGE_ENVS = ("OPENLINEAGE_URL", "DATAMESH_LINEAGE_FILE")
 
 
 def _quiet(_: str) -> None:
@@ -73,20 +81,20 @@ def run_build(
     elif request.spec.transform is None:
         result.reason, result.message = "NoTransform", "the product has no transform; nothing to build"
     else:
-        staged = staging_path(request.output_location, request.run_id)
+        staging = Staging(staging_path(request.output_location, request.run_id))
         session = None
         try:
             session = spark or _session()
             laps.lap("session")
-            _build(session, request, staged, result, progress, laps, now or started)
+            _build(session, request, staging, result, progress, laps, now or started)
         except BuildError as error:
             result.reason, result.message = error.reason, error.message
         except Exception as error:
             found = classify(error, "BuildFailed")
             result.reason, result.message = found.reason, found.message
         finally:
-            if session is not None:
-                _cleanup(session, staged)
+            if session is not None and not staging.keep:
+                _cleanup(session, staging.path)
     result.finished_at = datetime.now(UTC)
     result.duration_seconds = round(time.monotonic() - clock, 3)
     _lineage(request, result)
@@ -96,7 +104,7 @@ def run_build(
 def _lineage(request: BuildRequest, result: BuildResult | None) -> None:
     """OpenLineage START/COMPLETE/FAIL events, when a transport is configured (OPENLINEAGE_URL or
     DATAMESH_LINEAGE_FILE). Lineage is optional: without the catalog extra installed nothing is emitted."""
-    if request.no_op:
+    if request.no_op or not any(os.environ.get(name) for name in LINEAGE_ENVS):
         return
     try:
         from datamesh.catalog.lineage import emit_build_events
@@ -117,7 +125,7 @@ def _session() -> SparkSession:
 def _cleanup(spark: SparkSession, staged: str) -> None:
     try:
         remove(spark, staged)
-    except Exception:  # the staging folder is scratch space; a leftover must not fail a finished build
+    except Exception:  # a leftover must not fail a finished build; vacuum removes unreferenced files later
         return
 
 
@@ -156,10 +164,48 @@ def _stage(
     return frame, cast_obs, retention_obs, quality_obs
 
 
+def _warm_up_arrow(checks: quality.CheckPlan, staged: str, arrow_rows: int) -> threading.Thread | None:
+    """Prepare pyarrow in the background when a uniqueness check may use it (see quality.warm_up_arrow)."""
+    if not checks.uniqueness or not is_local(staged) or arrow_rows <= 0:
+        return None
+
+    def warm_up() -> None:
+        try:
+            quality.warm_up_arrow()
+        except Exception:  # only a head start: the check itself reports any real problem
+            return
+
+    thread = threading.Thread(target=warm_up, name="arrow-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _duplicates(
+    spark: SparkSession,
+    staged: str,
+    checks: quality.CheckPlan,
+    rows: int,
+    dtypes: list[tuple[str, str]],
+    arrow_rows: int,
+) -> dict[str, int]:
+    """`duplicates.<index>` of every uniqueness check, from the staged files (pyarrow or Spark, see quality)."""
+    files = staged_files(staged) if is_local(staged) and rows <= arrow_rows else []
+    values = {}
+    staged_df = None
+    for item in checks.uniqueness:
+        columns = quality.arrow_key_columns(item.columns, dtypes) if files else None
+        if columns is not None:
+            values[f"duplicates.{item.index}"] = quality.duplicate_rows_arrow(files, columns)
+            continue
+        staged_df = staged_df if staged_df is not None else spark.read.parquet(staged)
+        values[f"duplicates.{item.index}"] = quality.duplicate_rows(staged_df, item.columns)
+    return values
+
+
 def _build(
     spark: SparkSession,
     request: BuildRequest,
-    staged: str,
+    staging: Staging,
     result: BuildResult,
     progress: Progress,
     laps: Timings,
@@ -177,12 +223,18 @@ def _build(
     checks = quality.plan_checks(spec.governance.quality_checks, spec.schema_)
     rule = retention_rule(spec, now)
     frame, cast_obs, retention_obs, quality_obs = _stage(request, df, plan, checks, rule)
+    staged = staging.path
+    arrow_rows = quality.arrow_max_rows()
     laps.lap("plan")
     progress(f"running the transform and staging the result at {staged}")
+    warming = _warm_up_arrow(checks, staged, arrow_rows)
     try:
-        frame.write.mode("overwrite").parquet(staged)
+        write_staged(spark, frame, staged)
     except Exception as error:
         raise classify(error, "TransformError") from error
+    finally:
+        if warming is not None:
+            warming.join()
     laps.lap("transform+stage")
     if cast_obs is not None:
         failures = {k.removeprefix(conform.CAST_FAILURE_PREFIX): int(v or 0) for k, v in cast_obs.get.items()}
@@ -190,16 +242,14 @@ def _build(
         if message:
             raise BuildError("SchemaViolation", message)
     values: dict[str, Any] = dict(quality_obs.get) if quality_obs is not None else {}
+    rows = int(values.get(quality.ROWS) or 0)
     if checks.uniqueness:
         progress(f"checking uniqueness ({len(checks.uniqueness)} key(s))")
-        staged_df = spark.read.parquet(staged)
-        for item in checks.uniqueness:
-            values[f"duplicates.{item.index}"] = quality.duplicate_rows(staged_df, item.columns)
+        values.update(_duplicates(spark, staged, checks, rows, frame.dtypes, arrow_rows))
     laps.lap("uniqueness")
     results = quality.evaluate(checks, values, datetime.now(UTC))
     score = quality.quality_score(results)
     result.checks, result.quality_score = results, score
-    rows = int(values.get(quality.ROWS) or 0)
     expired = int(retention_obs.get.get("expired") or 0) if retention_obs is not None else 0
     failed = quality.blocking_failures(results)
     if failed or score < spec.sla.quality_score:
@@ -212,7 +262,10 @@ def _build(
     )
     mode = next((o.mode for o in spec.outputs if o.format == "delta" and o.mode), "overwrite")
     try:
-        published = publish(spark, staged, request.output_location, mode, spec.primary_key, metadata, rule, rows)
+        published = publish(
+            spark, staging, request.output_location, mode, spec.primary_key, metadata, rule, rows, frame.schema.json()
+        )
+        progress(f"published version {published.version} ({published.method})")
         if rule is not None:
             vacuum(spark, request.output_location)
     except Exception as error:
