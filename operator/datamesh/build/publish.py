@@ -70,14 +70,6 @@ class Staging:
     """True once a metadata-only commit of the files was attempted and may have landed: they may be table data."""
 
 
-def current_version(spark: SparkSession, location: str) -> int | None:
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, location):
-        return None
-    return int(DeltaTable.forPath(spark, location).history(1).collect()[0]["version"])
-
-
 def commit_metadata(run_id: str, score: float, checks: list[dict[str, Any]], versions: dict[str, int]) -> str:
     return json.dumps({"runId": run_id, "qualityScore": score, "checks": checks, "inputVersions": versions})
 
