@@ -183,6 +183,26 @@ def test_missing_input_and_unwritable_storage(spark: Any, demo_lake: DemoLake, t
     assert (result.outcome, result.reason) == ("Failed", "StorageError"), result.message
 
 
+def test_a_declared_source_schema_is_read_as_declared(spark: Any, demo_lake: DemoLake, tmp_path: Path) -> None:
+    from datamesh.build.inputs import register
+
+    request = _request(demo_lake, tmp_path / "out")
+    tickets = next(i for i in request.inputs if i.ref == "bronze.support.tickets")
+    assert tickets.read_schema, "the example Domain declares the tickets' schema"
+    declared = tickets.model_copy(
+        update={"read_schema": "customer_id STRING, ticket_id STRING, opened_at STRING, n INT"}
+    )
+    frame = register(spark, [declared]).frames[declared.view]
+    assert frame.dtypes == [("customer_id", "string"), ("ticket_id", "string"), ("opened_at", "string"), ("n", "int")]
+
+    request.inputs = [i if i.ref != tickets.ref else tickets.model_copy(update={"read_schema": "id STRNG,"})
+                      for i in request.inputs]  # fmt: skip
+    result = run_build(request, spark=spark)
+    assert (result.outcome, result.reason) == ("Failed", "InputError"), result.message
+    assert (result.message or "").startswith("input bronze.support.tickets: schema 'id STRNG,': ")
+    assert "\n" not in (result.message or "")
+
+
 def test_retention_removes_exactly_the_expired_rows(spark: Any, tmp_path: Path) -> None:
     now = datetime(2026, 6, 1, tzinfo=UTC)
     ages = [1, 10, 29, 31, 45, 400]  # the last three are older than 30 days

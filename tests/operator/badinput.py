@@ -250,6 +250,14 @@ def bad_domains(prefix: str) -> list[Case]:
         ("domain-volume-on-uri", _set("spec.storage", {"location": "s3a://bucket/x", "volume": {"size": "1Gi"}})),
         ("domain-bad-source-format", _set("spec.sources", [{"name": "a.b", "location": "/x", "format": "xlsx"}])),
         ("domain-bad-source-name", _set("spec.sources", [{"name": "a b c", "location": "/x"}])),
+        (
+            "domain-schema-on-parquet",
+            _set("spec.sources", [{"name": "a.b", "location": "/x", "format": "parquet", "schema": "a INT"}]),
+        ),
+        (
+            "domain-schema-on-default-delta",
+            _set("spec.sources", [{"name": "a.b", "location": "/x", "schema": "a INT"}]),
+        ),
         ("domain-quota-garbage", _set("spec.compute", {"quota": {"cpu": "infinite"}})),
         ("domain-no-owner", _drop("spec.owner")),
     ]

@@ -39,6 +39,14 @@ class SourceColumn(ApiModel):
 class Source(ApiModel):
     """A raw table the domain ingests and offers to data products."""
 
+    rules = (
+        Rule(
+            "!has(self.schema) || self.format in ['csv', 'json']",
+            "schema applies to csv and json sources (delta and parquet files carry their own)",
+            lambda m: m.schema_ is None or m.format in ("csv", "json"),
+        ),
+    )
+
     name: TableName
     """Table name as products refer to it, e.g. bronze.crm.customers."""
     location: Annotated[str, Field(min_length=1, max_length=1024)]
@@ -49,6 +57,8 @@ class Source(ApiModel):
         default_factory=dict
     )
     """Reader options passed to Spark, e.g. {header: "true"} for csv."""
+    schema_: Annotated[str | None, Field(alias="schema", min_length=1, max_length=8192)] = None
+    """Spark DDL schema of a csv or json source, e.g. `id STRING, n INT`: read as declared, never inferred."""
     description: Description | None = None
     """What the table holds."""
     classification: Classification = "internal"

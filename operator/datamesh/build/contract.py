@@ -40,6 +40,8 @@ class ResolvedInput(ApiModel):
     location: str
     format: SourceFormat = "delta"
     options: dict[str, str] = Field(default_factory=dict)
+    read_schema: str | None = None
+    """Spark DDL schema to read a csv/json source with (the source's `schema`); None: the files' or inferred."""
     pii_columns: list[str] = Field(default_factory=list)
     """Columns of this input that hold PII."""
     pii: PiiMode = "clear"

@@ -57,7 +57,15 @@ def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int]) ->
         versions[item.ref] = version
         # Pinned, so the version recorded in the commit is exactly the one read even if upstream publishes meanwhile.
         return spark.read.format("delta").options(**item.options).option("versionAsOf", version).load(item.location)
-    return spark.read.format(item.format).options(**item.options).load(item.location)
+    reader = spark.read.format(item.format).options(**item.options)
+    if item.read_schema:
+        try:
+            reader = reader.schema(item.read_schema)
+        except Exception as error:
+            raise BuildError(
+                "InputError", f"input {item.ref}: schema {item.read_schema!r}: {one_line(str(error))}"
+            ) from error
+    return reader.load(item.location)
 
 
 def apply_pii(df: DataFrame, item: ResolvedInput) -> DataFrame:

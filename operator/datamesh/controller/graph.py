@@ -115,6 +115,7 @@ def resolve_inputs(
                     location=source.location,
                     format=source.format,
                     options=dict(source.options),
+                    read_schema=source.schema_,
                     pii_columns=[c.name for c in source.columns if c.pii],
                     pii=access.pii,
                 )
