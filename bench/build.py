@@ -121,6 +121,7 @@ def main() -> int:
     request = build_request(mesh, "customer-360", run_id="bench")
     for item in request.inputs:
         reader = spark.read.format(item.format).options(**item.options)
+        reader = reader.schema(item.read_schema) if item.read_schema else reader
         reader.load(item.location).createOrReplaceTempView(f"`{item.ref}`")
 
     def ours(checks: bool, out: str) -> tuple[float, Timings]:

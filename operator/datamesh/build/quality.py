@@ -1,17 +1,16 @@
-"""Quality checks: planned as named aggregates gathered in one pass, then evaluated without Spark.
+"""Quality checks: planned as named metrics, measured in one pass over the result, evaluated without Spark.
 
-`plan_checks` turns the contract's checks into `Metric`s (pure data); `aggregates` compiles them into Spark
-aggregate columns that the runner attaches with `DataFrame.observe` to the staging write, so every check
-is measured by the job that writes the data. Uniqueness needs a grouping, which an observed aggregate
-cannot do exactly; it reads the staged key columns only, once per uniqueness check:
+`plan_checks` turns the contract's checks into `Metric`s (pure data). `measure` decides which of them pyarrow
+reads back from the staged files and which Spark observes on the write (`aggregates` compiles those into
+Spark aggregate columns, attached with `DataFrame.observe`). Uniqueness needs a grouping:
 
 - with pyarrow (`duplicate_rows_arrow`) when the staged files are local, the result has at most
-  `DATAMESH_ARROW_UNIQUENESS_MAX_ROWS` rows (default 2,000,000; 0 turns it off) and every key column has a
-  type both engines group the same way (strings without collation, integers, decimals, dates, timestamps,
-  booleans, binary; not floats, where Spark folds -0.0 into 0.0 and every NaN into one). Measured on 2 cores
-  with ~12-character string keys: 1M rows 0.1-0.4 s (Spark 0.8-1.4 s); 5M rows ~1 s and ~0.6 GB of memory
-  above the key column itself (Spark 3.5-5.5 s); 20M rows 8-10 s and 2-3 GB, no faster than Spark and more
-  than a build pod with a 2g driver can spare, hence the default;
+  `DATAMESH_ARROW_UNIQUENESS_MAX_ROWS` rows (default 2,000,000; 0 turns pyarrow off for every metric) and every
+  key column has a type both engines group the same way (strings without collation, integers, decimals, dates,
+  timestamps, booleans, binary; not floats, where Spark folds -0.0 into 0.0 and every NaN into one). Measured
+  on 2 cores with ~12-character string keys: 1M rows 0.1-0.4 s (Spark 0.8-1.4 s); 5M rows ~1 s and ~0.6 GB
+  of memory above the key column itself (Spark 3.5-5.5 s); 20M rows 8-10 s and 2-3 GB, no faster than Spark
+  and more than a build pod with a 2g driver can spare, hence the default;
 - otherwise with one Spark job (`duplicate_rows`).
 
 Both count the same thing: rows minus distinct keys, nulls forming one key.
@@ -217,12 +216,12 @@ def blocking_failures(results: Sequence[CheckResult]) -> list[CheckResult]:
     return [r for r in results if not r.passed and r.severity == "error"]
 
 
-def aggregates(plan: CheckPlan) -> list[SparkColumn]:
-    """The plan's metrics as Spark aggregate columns named after the metrics."""
+def aggregates(plan: CheckPlan, metrics: Sequence[Metric] | None = None) -> list[SparkColumn]:
+    """The plan's metrics (or the given ones of them) as Spark aggregate columns named after the metrics."""
     from pyspark.sql import functions as F
 
     columns = []
-    for metric in plan.metrics:
+    for metric in plan.metrics if metrics is None else metrics:
         col = F.col(f"`{metric.column}`") if metric.column else None
         if metric.kind == "rows":
             expr = F.count(F.lit(1))

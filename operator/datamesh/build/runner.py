@@ -1,8 +1,9 @@
 """One build: request in, result out. Bad input never raises; it becomes a result with a reason.
 
-Spark jobs per build: one runs the transform, conforms it, gathers every quality metric (observed) and writes
-the staged parquet into the table's run folder. Uniqueness checks read the staged key columns (pyarrow for
-small local results, else one small Spark job each). When the checks pass, the staged files are committed
+Spark jobs per build: one runs the transform, conforms it and writes the staged parquet into the table's run
+folder. The quality metrics are read back from the staged files, once, by pyarrow where it computes them as
+Spark would; the others are observed on the write, or counted by one Spark job over the staged files when the
+result is too large for pyarrow (see `measure`). When the checks pass, the staged files are committed
 to the Delta table as they are (a metadata-only commit) or, where that is not possible, through Spark (see
 `publish`). Caching is deliberately absent: each step reads what it needs once.
 """
@@ -17,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from datamesh.build import conform, quality
-from datamesh.build.commit import staged_files
+from datamesh.build import conform, measure, quality
 from datamesh.build.contract import BuildRequest, BuildResult, RetentionResult
 from datamesh.build.errors import BuildError, classify
 from datamesh.build.inputs import is_local, register
@@ -144,8 +144,10 @@ def _stage(
     plan: conform.ConformPlan,
     checks: quality.CheckPlan,
     rule: RetentionRule | None,
-) -> tuple[DataFrame, Observation | None, Observation | None, Observation | None]:
-    """The frame to write: cast failures observed on the raw result, then the conformed, retained rows' metrics."""
+    staged: str,
+) -> tuple[DataFrame, measure.MeasurePlan, Observation | None, Observation | None, Observation | None]:
+    """The frame to write: cast failures observed on the raw result, then the conformed, retained rows, with
+    the quality metrics that are not read back from the staged files observed on them."""
     from pyspark.sql import functions as F
 
     selected, failures = conform.projection(plan)
@@ -156,17 +158,18 @@ def _stage(
         column = F.col(f"`{rule.column}`")
         frame, retention_obs = _observe(frame, "retention", [F.count_if(column < F.lit(rule.cutoff)).alias("expired")])
         frame = frame.where(column.isNull() | (column >= F.lit(rule.cutoff)))
+    measuring = measure.plan_measurement(checks, frame.dtypes, is_local(staged), quality.arrow_max_rows())
     try:
-        frame, quality_obs = _observe(frame, "quality", quality.aggregates(checks))
+        frame, quality_obs = _observe(frame, "quality", quality.aggregates(checks, measuring.observed))
     except Exception as error:
         found = classify(error, "SqlError")
         raise BuildError(found.reason, f"quality checks of {request.name}: {found.message}") from error
-    return frame, cast_obs, retention_obs, quality_obs
+    return frame, measuring, cast_obs, retention_obs, quality_obs
 
 
-def _warm_up_arrow(checks: quality.CheckPlan, staged: str, arrow_rows: int) -> threading.Thread | None:
-    """Prepare pyarrow in the background when a uniqueness check may use it (see quality.warm_up_arrow)."""
-    if not checks.uniqueness or not is_local(staged) or arrow_rows <= 0:
+def _warm_up_arrow(measuring: measure.MeasurePlan) -> threading.Thread | None:
+    """Prepare pyarrow in the background when checks are read back with it (see quality.warm_up_arrow)."""
+    if measuring.arrow_rows <= 0:
         return None
 
     def warm_up() -> None:
@@ -178,28 +181,6 @@ def _warm_up_arrow(checks: quality.CheckPlan, staged: str, arrow_rows: int) -> t
     thread = threading.Thread(target=warm_up, name="arrow-warm-up", daemon=True)
     thread.start()
     return thread
-
-
-def _duplicates(
-    spark: SparkSession,
-    staged: str,
-    checks: quality.CheckPlan,
-    rows: int,
-    dtypes: list[tuple[str, str]],
-    arrow_rows: int,
-) -> dict[str, int]:
-    """`duplicates.<index>` of every uniqueness check, from the staged files (pyarrow or Spark, see quality)."""
-    files = staged_files(staged) if is_local(staged) and rows <= arrow_rows else []
-    values = {}
-    staged_df = None
-    for item in checks.uniqueness:
-        columns = quality.arrow_key_columns(item.columns, dtypes) if files else None
-        if columns is not None:
-            values[f"duplicates.{item.index}"] = quality.duplicate_rows_arrow(files, columns)
-            continue
-        staged_df = staged_df if staged_df is not None else spark.read.parquet(staged)
-        values[f"duplicates.{item.index}"] = quality.duplicate_rows(staged_df, item.columns)
-    return values
 
 
 def _build(
@@ -222,12 +203,11 @@ def _build(
         raise BuildError("SchemaViolation", plan.message())
     checks = quality.plan_checks(spec.governance.quality_checks, spec.schema_)
     rule = retention_rule(spec, now)
-    frame, cast_obs, retention_obs, quality_obs = _stage(request, df, plan, checks, rule)
     staged = staging.path
-    arrow_rows = quality.arrow_max_rows()
+    frame, measuring, cast_obs, retention_obs, quality_obs = _stage(request, df, plan, checks, rule, staged)
     laps.lap("plan")
     progress(f"running the transform and staging the result at {staged}")
-    warming = _warm_up_arrow(checks, staged, arrow_rows)
+    warming = _warm_up_arrow(measuring)
     try:
         write_staged(spark, frame, staged)
     except Exception as error:
@@ -242,11 +222,10 @@ def _build(
         if message:
             raise BuildError("SchemaViolation", message)
     values: dict[str, Any] = dict(quality_obs.get) if quality_obs is not None else {}
+    progress(f"measuring {len(checks.checks)} check(s) on the staged result")
+    values.update(measure.read_back(spark, staged, measuring, checks))
     rows = int(values.get(quality.ROWS) or 0)
-    if checks.uniqueness:
-        progress(f"checking uniqueness ({len(checks.uniqueness)} key(s))")
-        values.update(_duplicates(spark, staged, checks, rows, frame.dtypes, arrow_rows))
-    laps.lap("uniqueness")
+    laps.lap("checks")
     results = quality.evaluate(checks, values, datetime.now(UTC))
     score = quality.quality_score(results)
     result.checks, result.quality_score = results, score
