@@ -157,6 +157,9 @@ def test_termination_message_fits_and_keeps_failures() -> None:
     assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT
     parsed = json.loads(text)
     assert parsed["outcome"] == "QualityFailed" and all(not c["passed"] for c in parsed["checks"])
+    warned = BuildResult(outcome="Published", checks=checks, warnings=["w" * 512] * 8)
+    text = warned.to_termination_message()
+    assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT and json.loads(text)["warnings"] == ["w" * 200] * 4
 
 
 def test_one_line_drops_stack_traces_and_sql_echo() -> None:

@@ -292,3 +292,11 @@ def test_published_table_is_registered_in_the_metastore_when_configured(
     result = run_build(request, spark=spark)
     assert result.outcome == "Published", result.message
     assert spark.table("gold_sales.customer_360").count() == result.row_count
+    assert result.warnings == []
+
+    # A registration that fails after the commit leaves the new version published, with a warning.
+    monkeypatch.setenv("DATAMESH_METASTORE_TABLE", "one.two.{product}")  # the session catalog has no nesting
+    again = run_build(_request(demo_lake, tmp_path / "registered"), spark=spark)
+    assert (again.outcome, again.table_version) == ("Published", 1), again.message
+    assert len(again.warnings) == 1 and again.warnings[0].startswith("registering one.two.customer_360 in the")
+    assert int(_history(spark, tmp_path / "registered").collect()[0]["version"]) == 1

@@ -112,6 +112,22 @@ def test_a_build_job_deleted_before_it_finished_is_a_retryable_failure(world: Wo
     assert retry.create_job is not None and retry.create_job["metadata"]["name"].endswith("-2")
 
 
+def test_a_publish_with_warnings_is_ready_and_says_what_failed_after_it(world: World) -> None:
+    product = c360(world)
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    name = product.status.last_build.job  # type: ignore[union-attr]
+    result = published(version=3)
+    result.warnings = ["vacuum failed: StorageError: Permission denied"]
+    done = plan_product(product, world, [finished(name, result)], T0 + timedelta(minutes=2), CONFIG)
+    assert done.create_job is None, "the data is published: no rebuild"
+    assert status_of(done, "Ready") == ("True", "Ready") and done.status.table_version == 3
+    assert done.status.last_build is not None and done.status.last_build.outcome == "Published"
+    assert done.status.last_build.message == "vacuum failed: StorageError: Permission denied"
+    assert [(e.type, e.reason, e.message) for e in done.events][1:] == [
+        ("Warning", "PublishWarning", "version 3: vacuum failed: StorageError: Permission denied")
+    ]
+
+
 def test_success_is_folded_into_status_once(world: World) -> None:
     product = c360(world)
     first = plan_product(product, world, [], T0, CONFIG)

@@ -101,6 +101,8 @@ class BuildResult(ApiModel):
     data_updated_at: datetime | None = None
     input_versions: dict[str, int] = Field(default_factory=dict)
     retention: RetentionResult | None = None
+    warnings: Annotated[list[Annotated[str, Field(max_length=512)]], Field(max_length=8)] = Field(default_factory=list)
+    """Steps that failed after the publish, which left the new version live: vacuum, metastore registration."""
 
     @property
     def published(self) -> bool:
@@ -123,8 +125,9 @@ class BuildResult(ApiModel):
         while len(text.encode()) > TERMINATION_MESSAGE_LIMIT and slim.checks:
             slim.checks.pop()
             text = slim.to_json()
-        if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and slim.message:
-            slim.message = slim.message[:500]
+        if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and (slim.message or slim.warnings):
+            slim.message = slim.message[:500] if slim.message else None
+            slim.warnings = [w[:200] for w in slim.warnings[:4]]
             text = slim.to_json()
         return text
 

@@ -244,19 +244,23 @@ def _build(
         published = publish(
             spark, staging, request.output_location, mode, spec.primary_key, metadata, rule, rows, frame.schema.json()
         )
-        progress(f"published version {published.version} ({published.method})")
-        if rule is not None:
-            vacuum(spark, request.output_location)
     except Exception as error:
         raise classify(error, "PublishFailed") from error
+    progress(f"published version {published.version} ({published.method})")
+    # The new version is live from here on. A later step that fails is a warning: failing the build would deny
+    # data that is there, and make the operator rebuild and publish it again.
+    if rule is not None:
+        _after_publish(result, progress, "vacuum", lambda: vacuum(spark, request.output_location))
     template = os.environ.get(METASTORE_TABLE_ENV)
     if template:
         name = metastore_name(template, request.domain, request.name)
         progress(f"registering {name} in the metastore")
-        try:
-            register_table(spark, name, request.output_location)
-        except Exception as error:
-            raise classify(error, "MetastoreError") from error
+        _after_publish(
+            result,
+            progress,
+            f"registering {name} in the metastore",
+            lambda: register_table(spark, name, request.output_location),
+        )
     laps.lap("publish")
     if rule is not None:
         result.retention = RetentionResult(
@@ -265,6 +269,15 @@ def _build(
     result.outcome = "Published"
     result.row_count, result.table_version = published.row_count, published.version
     result.data_updated_at = datetime.now(UTC)
+
+
+def _after_publish(result: BuildResult, progress: Progress, step: str, run: Callable[[], None]) -> None:
+    try:
+        run()
+    except Exception as error:
+        warning = f"{step} failed: {classify(error, 'AfterPublish').message}"
+        progress(warning)
+        result.warnings.append(warning[:512])
 
 
 def _quality_message(failed: list[Any], score: float, required: float) -> str:

@@ -444,7 +444,7 @@ def _fold_result(
         duration_seconds=result.duration_seconds or (finished - started).total_seconds(),
         outcome=outcome,
         reason=None if result.published else (result.reason or outcome),
-        message=result.message,
+        message=result.message or ("; ".join(result.warnings) if result.warnings else None),
         attempt=job.attempt,
         generation=job.generation,
         token=job.token,
@@ -465,6 +465,8 @@ def _fold_result(
                 f"published version {result.table_version}: {result.row_count} rows, quality {result.quality_score}",
             )
         )
+        for warning in result.warnings:
+            plan.events.append(Event("Warning", "PublishWarning", f"version {result.table_version}: {warning}"[:1024]))
     elif outcome == "QualityFailed":
         plan.events.append(Event("Warning", "QualityFailed", f"job {job.name}: {result.message}"[:1024]))
     else:
