@@ -295,26 +295,8 @@ def _spark_rows(rng: random.Random) -> list[tuple[Any, ...]]:
     return rows
 
 
-SPARK_COLUMNS = [
-    ("session_count", "bigint"),
-    ("support_tickets", "int"),
-    ("a", "int"),
-    ("x", "bigint"),
-    ("y", "string"),
-    ("tiny", "tinyint"),
-    ("status", "string"),
-    ("name", "string"),
-    ("flag", "boolean"),
-    ("flag2", "boolean"),
-    ("price", "decimal(18,2)"),
-    ("rate", "decimal(10,4)"),
-    ("score", "double"),
-    ("day", "date"),
-    ("day2", "date"),
-    ("MixedCase", "int"),
-    ("small", "smallint"),
-    ("wide", "decimal(38,6)"),
-]
+#: The compile tests' columns plus a few more kinds, for the table both engines read.
+SPARK_COLUMNS = [*DTYPES[:-1], ("day2", "date"), DTYPES[-1], ("small", "smallint"), ("wide", "decimal(38,6)")]
 INT_COLUMNS = ["session_count", "support_tickets", "a", "x", "tiny", "MixedCase", "small"]
 STRING_COLUMNS = ["y", "status", "name"]
 BOOL_COLUMNS = ["flag", "flag2"]
