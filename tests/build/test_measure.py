@@ -123,3 +123,15 @@ def test_results_of_an_empty_result_equal_spark(spark: Any, tmp_path: Path) -> N
     got.update(measure.read_back(spark, path, plan, checks))
     expected = _spark_reference(frame, checks)
     assert {k: v for k, v in got.items() if not _same(v, expected[k])} == {}
+
+
+def test_spark_measures_when_pyarrow_fails(spark: Any, staged: tuple[str, Any]) -> None:
+    path, frame = staged
+    checks = quality.plan_checks([QualityCheck(type="sql", expression="n IS NOT NULL")], COLUMNS)
+    # Planned for a result whose `n` were a string: compiled for that, the predicate fails on the integers.
+    plan = measure.plan_measurement(checks, [("n", "string")], local=True, arrow_rows=1000)
+    assert plan.read_back and not plan.observed
+    notes: list[str] = []
+    got = measure.read_back(spark, path, plan, checks, notes.append)
+    assert got == _spark_reference(frame, checks) and got["violations.0"] == 1
+    assert len(notes) == 1 and notes[0].startswith("pyarrow could not measure the checks (")

@@ -23,7 +23,7 @@ memory a build pod can spare), and so is a format check whose `$` meets a value 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -144,7 +144,13 @@ def _readable(metric: Metric, check: Any, columns: dict[str, tuple[str, str]], p
 # ------------------------------------------------------------------------------------------------ read back
 
 
-def read_back(spark: SparkSession, staged: str, plan: MeasurePlan, checks: CheckPlan) -> dict[str, Any]:
+def _quiet(_: str) -> None:
+    return None
+
+
+def read_back(
+    spark: SparkSession, staged: str, plan: MeasurePlan, checks: CheckPlan, progress: Callable[[str], None] = _quiet
+) -> dict[str, Any]:
     """Values of the read-back metrics and `duplicates.<index>` of every uniqueness check."""
     import pyarrow.parquet as pq
 
@@ -152,7 +158,11 @@ def read_back(spark: SparkSession, staged: str, plan: MeasurePlan, checks: Check
     rows = sum(pq.read_metadata(path).num_rows for path in files)
     if plan.arrow_rows <= 0 or rows > plan.arrow_rows:
         return _with_spark(spark, staged, checks, plan.read_back, checks.uniqueness)
-    values, leftover = _with_arrow(files, rows, plan, checks)
+    try:
+        values, leftover = _with_arrow(files, rows, plan, checks)
+    except Exception as error:  # pyarrow is the shortcut, Spark the reference: a failed shortcut costs time only
+        progress(f"pyarrow could not measure the checks ({type(error).__name__}: {error}); Spark measures them")
+        return _with_spark(spark, staged, checks, plan.read_back, checks.uniqueness)
     unique_in_spark = [item for item in checks.uniqueness if item.index not in plan.arrow_keys]
     if leftover or unique_in_spark:
         values.update(_with_spark(spark, staged, checks, leftover, unique_in_spark))

@@ -223,7 +223,7 @@ def _build(
             raise BuildError("SchemaViolation", message)
     values: dict[str, Any] = dict(quality_obs.get) if quality_obs is not None else {}
     progress(f"measuring {len(checks.checks)} check(s) on the staged result")
-    values.update(measure.read_back(spark, staged, measuring, checks))
+    values.update(measure.read_back(spark, staged, measuring, checks, progress))
     rows = int(values.get(quality.ROWS) or 0)
     laps.lap("checks")
     results = quality.evaluate(checks, values, datetime.now(UTC))
