@@ -189,18 +189,30 @@ def _columns(metadata: Any, fields: Sequence[dict[str, Any]]) -> list[_Column]:
     return out
 
 
-def _column_stats(metadata: Any, column: _Column) -> tuple[Any, Any, int | None]:
-    """(min, max, null count) of one column over the file's row groups; None where unknown."""
+@dataclass(frozen=True)
+class LeafStats:
+    """What a parquet footer records of one leaf column over all of a file's row groups."""
+
+    nulls: int | None
+    """None: some row group records no null count."""
+    low: Any
+    high: Any
+    bounded: bool
+    """low/high are the exact extremes (both None when every value is null); False when some row group holds
+    values without decodable min/max, or when extremes were not asked for."""
+
+
+def leaf_stats(metadata: Any, index: int, extremes: bool = True) -> LeafStats | None:
+    """The footer statistics of leaf `index` merged over the row groups; None when a row group has none."""
     low: Any = None
     high: Any = None
-    bounded = column.spark_type in _INTEGRAL or column.spark_type in ("string", "date", "timestamp")
-    bounded = bounded or column.spark_type.startswith("decimal(")
+    bounded = extremes
     nulls: int | None = 0
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
-        stats = group.column(column.index).statistics
+        stats = group.column(index).statistics
         if stats is None:
-            return None, None, None
+            return None
         if stats.has_null_count and nulls is not None:
             nulls += stats.null_count
         else:
@@ -213,16 +225,24 @@ def _column_stats(metadata: Any, column: _Column) -> tuple[Any, Any, int | None]
                 high = _merge(high, stats.max, upper=True)
             except Exception:  # a statistic pyarrow cannot decode (e.g. invalid UTF-8): no bound
                 bounded = False
-                low = high = None
         elif not (stats.has_null_count and stats.null_count == group.num_rows):
             bounded = False  # values without bounds in this row group: no bound for the file
-            low = high = None
-    if not bounded:
-        return None, None, nulls
+    return LeafStats(nulls, low, high, bounded) if bounded else LeafStats(nulls, None, None, False)
+
+
+def _column_stats(metadata: Any, column: _Column) -> tuple[Any, Any, int | None]:
+    """(min, max, null count) of one column over the file's row groups, as Delta bounds; None where unknown."""
+    bounded = column.spark_type in _INTEGRAL or column.spark_type in ("string", "date", "timestamp")
+    bounded = bounded or column.spark_type.startswith("decimal(")
+    stats = leaf_stats(metadata, column.index, extremes=bounded)
+    if stats is None:
+        return None, None, None
+    if not stats.bounded:
+        return None, None, stats.nulls
     return (
-        None if low is None else _bound(column.spark_type, low, upper=False),
-        None if high is None else _bound(column.spark_type, high, upper=True),
-        nulls,
+        None if stats.low is None else _bound(column.spark_type, stats.low, upper=False),
+        None if stats.high is None else _bound(column.spark_type, stats.high, upper=True),
+        stats.nulls,
     )
 
 

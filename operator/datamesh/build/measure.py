@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from datamesh.build import quality
-from datamesh.build.commit import staged_files
+from datamesh.build.commit import leaf_stats, staged_files
 from datamesh.build.quality import ROWS, CheckPlan, Metric, PlannedCheck
 
 if TYPE_CHECKING:
@@ -68,21 +68,13 @@ class MeasurePlan:
     """Read-back metrics the parquet footers hold: nulls of flat columns, min/max of integer and time columns."""
 
 
-def _types(dtypes: Sequence[tuple[str, str]]) -> dict[str, tuple[str, str]]:
-    """Lower-cased name -> (name, type) of the columns whose name is unambiguous (Spark resolves names so)."""
-    seen: dict[str, list[tuple[str, str]]] = {}
-    for name, type_name in dtypes:
-        seen.setdefault(name.lower(), []).append((name, type_name))
-    return {key: found[0] for key, found in seen.items() if len(found) == 1}
-
-
 def plan_measurement(checks: CheckPlan, dtypes: Sequence[tuple[str, str]], local: bool, arrow_rows: int) -> MeasurePlan:
     """Split the check plan's metrics between the write's observation and the read-back (pure, no Spark)."""
     plan = MeasurePlan(arrow_rows=arrow_rows if local else 0)
     if plan.arrow_rows <= 0:
         plan.observed = list(checks.metrics)
         return plan
-    columns = _types(dtypes)
+    columns = quality.columns_by_name(dtypes)
     for metric in checks.metrics:
         check = checks.checks[metric.check].check if metric.check is not None else None
         if _readable(metric, check, columns, plan):
@@ -155,11 +147,12 @@ def read_back(
     import pyarrow.parquet as pq
 
     files = staged_files(staged) if plan.arrow_rows > 0 else []
-    rows = sum(pq.read_metadata(path).num_rows for path in files)
+    footers = [pq.read_metadata(path) for path in files]
+    rows = sum(footer.num_rows for footer in footers)
     if plan.arrow_rows <= 0 or rows > plan.arrow_rows:
         return _with_spark(spark, staged, checks, plan.read_back, checks.uniqueness)
     try:
-        values, leftover = _with_arrow(files, rows, plan, checks)
+        values, leftover = _with_arrow(files, footers, rows, plan, checks)
     except Exception as error:  # pyarrow is the shortcut, Spark the reference: a failed shortcut costs time only
         progress(f"pyarrow could not measure the checks ({type(error).__name__}: {error}); Spark measures them")
         return _with_spark(spark, staged, checks, plan.read_back, checks.uniqueness)
@@ -215,7 +208,7 @@ def _beyond(value: Any, current: Any, larger: bool) -> bool:
 
 
 def _with_arrow(
-    files: Sequence[str], rows: int, plan: MeasurePlan, checks: CheckPlan
+    files: Sequence[str], footers: Sequence[Any], rows: int, plan: MeasurePlan, checks: CheckPlan
 ) -> tuple[dict[str, Any], list[Metric]]:
     import pyarrow.parquet as pq
 
@@ -223,13 +216,15 @@ def _with_arrow(
     measured = [m for m in plan.read_back if m.kind != ROWS]
     for metric in measured:  # what Spark's aggregates give over no rows: counts 0, extremes null
         tally.values[metric.name] = 0 if metric.kind in ("nulls", "violations") else None
-    unread = _from_footers(pq, files, [m for m in measured if m.name in plan.footer], tally)
+    unread = _from_footers(footers, [m for m in measured if m.name in plan.footer], tally)
     scanned = [m for m in measured if m.name not in plan.footer or m.name in unread]
     searched = [m for m in scanned if m.check is not None and m.check in plan.patterns]
     # Two workers beside the batch loop: the uniqueness groupings, and the regular expressions of each batch.
     # All three spend their time in pyarrow, without the GIL, so they share the two cores.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure") as pool:
-        groupings = {index: pool.submit(_duplicates, files, keys) for index, keys in plan.arrow_keys.items()}
+        groupings = {
+            index: pool.submit(quality.duplicate_rows_arrow, files, keys) for index, keys in plan.arrow_keys.items()
+        }
         searches: list[tuple[Metric, Future[int | None]]] = []
         if scanned:
             for batch in _batches(pq, files, _columns(scanned, plan, checks)):
@@ -248,37 +243,28 @@ def _with_arrow(
     return tally.values, [m for m in measured if m.name in stuck]
 
 
-def _from_footers(pq: Any, files: Sequence[str], metrics: Sequence[Metric], tally: _Tally) -> set[str]:
+def _from_footers(footers: Sequence[Any], metrics: Sequence[Metric], tally: _Tally) -> set[str]:
     """Tally `metrics` from the files' footer statistics; returns the names of those some footer lacks (left
     for the scan, untouched)."""
     found = _Tally({m.name: tally.values[m.name] for m in metrics})
     unread: set[str] = set()
-    for path in files if metrics else []:
-        footer = pq.read_metadata(path)
+    for footer in footers if metrics else []:
         leaves = {footer.schema.column(i).path.lower(): i for i in range(footer.num_columns)}
         for metric in metrics:
             leaf = leaves.get(str(metric.column).lower())
-            for group_index in range(footer.num_row_groups):
-                group = footer.row_group(group_index)
-                stats = group.column(leaf).statistics if leaf is not None else None
-                if stats is None or not stats.has_null_count:
-                    unread.add(metric.name)
-                elif metric.kind == "nulls":
-                    found.add(metric.name, stats.null_count)
-                elif stats.has_min_max:
-                    found.extreme(metric.name, stats.max if metric.kind == "max" else stats.min, metric.kind == "max")
-                elif stats.null_count != group.num_rows:
-                    unread.add(metric.name)  # values without recorded extremes
+            stats = leaf_stats(footer, leaf, extremes=metric.kind != "nulls") if leaf is not None else None
+            if stats is None or stats.nulls is None or metric.kind != "nulls" and not stats.bounded:
+                unread.add(metric.name)
+            elif metric.kind == "nulls":
+                found.add(metric.name, stats.nulls)
+            else:
+                found.extreme(metric.name, stats.high if metric.kind == "max" else stats.low, metric.kind == "max")
     tally.values.update({name: value for name, value in found.values.items() if name not in unread})
     return unread
 
 
 def _results(groupings: dict[int, Future[int]]) -> dict[str, int]:
     return {f"duplicates.{index}": future.result() for index, future in groupings.items()}
-
-
-def _duplicates(files: Sequence[str], keys: list[str]) -> int:
-    return quality.duplicate_rows_arrow(files, keys)
 
 
 def _columns(metrics: Sequence[Metric], plan: MeasurePlan, checks: CheckPlan) -> list[str]:

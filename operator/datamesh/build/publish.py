@@ -1,6 +1,6 @@
 """Staging the result and publishing it to the product's Delta table in one atomic commit.
 
-The result is written once, as parquet, by the job that also gathers the quality metrics, into a run folder
+The result is written once, as parquet, by the job that runs the transform, into a run folder
 inside the table's root: `<location>/run-<run id>-<random>/` (`staging_path`). Delta reads only the files its log
 names, so until they are committed these files are invisible to every reader. The folder name deliberately
 does not start with `_` or `.`: Delta's vacuum skips such folders, whereas files in `run-*` that no version
@@ -75,7 +75,7 @@ def commit_metadata(run_id: str, score: float, checks: list[dict[str, Any]], ver
 
 
 def write_staged(spark: SparkSession, frame: DataFrame, path: str) -> None:
-    """Write the result as Delta-compatible parquet files into the run folder (this job gathers the metrics)."""
+    """Write the result as Delta-compatible parquet files into the run folder (the quality checks read them)."""
     previous = spark.conf.get(TIMESTAMP_TYPE_CONF, None)  # None: not set in this session (Spark's default)
     spark.conf.set(TIMESTAMP_TYPE_CONF, "TIMESTAMP_MICROS")
     try:

@@ -275,18 +275,24 @@ def arrow_max_rows(environ: Mapping[str, str] | None = None) -> int:
     return int(raw)
 
 
+def columns_by_name(dtypes: Sequence[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Lower-cased name -> (name, type) of the columns whose name is unambiguous (Spark resolves names so)."""
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for name, type_name in dtypes:
+        seen.setdefault(name.lower(), []).append((name, type_name))
+    return {key: found[0] for key, found in seen.items() if len(found) == 1}
+
+
 def arrow_key_columns(keys: Sequence[str], dtypes: Sequence[tuple[str, str]]) -> list[str] | None:
     """The staged columns of `keys` (matched case-insensitively, as Spark does) when pyarrow can group them
     exactly as Spark would; None when one is missing, ambiguous or of another type."""
-    by_name: dict[str, list[tuple[str, str]]] = {}
-    for name, type_name in dtypes:
-        by_name.setdefault(name.lower(), []).append((name, type_name))
+    by_name = columns_by_name(dtypes)
     columns = []
     for key in keys:
-        found = by_name.get(key.lower(), [])
-        if len(found) != 1:
+        found = by_name.get(key.lower())
+        if found is None:
             return None
-        name, type_name = found[0]
+        name, type_name = found
         if type_name not in _ARROW_KEY_TYPES and not type_name.startswith("decimal("):
             return None
         columns.append(name)
