@@ -165,7 +165,7 @@ def test_name_pattern(pattern: str, name: str, broken: bool) -> None:
 def test_invalid_name_pattern_fails_closed() -> None:
     (found,) = violations({"namePattern": "([a-z"})
     assert found[0] == "metadata.name"
-    assert "namePattern '([a-z' is invalid" in found[1]
+    assert "namePattern '([a-z' is not supported by the linear-time regex engine (RE2)" in found[1]
 
 
 # requireUniqueKey

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, localcontext
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
@@ -17,7 +18,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from datamesh.api.durations import DURATION_PATTERN, parse_duration
+from datamesh.api.durations import DURATION_PATTERN, MAX_DURATION_TEXT, parse_duration
 
 GROUP = "datamesh.dev"
 VERSION = "v1alpha1"
@@ -67,17 +68,26 @@ class ApiModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def _check_duration(value: str) -> str:
-    parse_duration(value)
-    return value
+def duration_bounds(maximum: str, minimum: str | None = None) -> AfterValidator:
+    """A Duration field's own bounds, e.g. `Annotated[DurationText, duration_bounds("7 days", "1s")]`: the operator
+    turns durations into deadlines and dates, so what is not meant must not reach that arithmetic."""
+    longest = parse_duration(maximum)
+    shortest = parse_duration(minimum) if minimum is not None else None
+
+    def check(value: str) -> str:
+        parsed = parse_duration(value, maximum=longest, maximum_text=maximum)
+        if shortest is not None and parsed < shortest:
+            raise ValueError(f"{value.strip()} is shorter than the minimum of {minimum}")
+        return value
+
+    return AfterValidator(check)
 
 
-Duration = Annotated[
-    str,
-    Field(pattern=DURATION_PATTERN, max_length=64, examples=["1 hour", "90m", "7 years"]),
-    AfterValidator(_check_duration),
-]
-"""A human-written duration such as "1 hour", "1h", "90m", "1h30m" or "7 years"."""
+DurationText = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=64, examples=["1 hour", "90m", "7 years"])]
+"""A duration's wire shape only; give a field of this type its bounds with `duration_bounds`."""
+
+Duration = Annotated[DurationText, duration_bounds(MAX_DURATION_TEXT)]
+"""A human-written duration such as "1 hour", "1h", "90m", "1h30m" or "7 years", at most 100 years."""
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
@@ -97,8 +107,64 @@ ClassificationLabel = Annotated[
 """A dotted, upper-case data classification label for a column, e.g. `PERSONAL.EMAIL`."""
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
-Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32, examples=["500m", "2Gi"])]
+QuantityText = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32, examples=["500m", "2Gi"])]
+"""A quantity's wire shape only; give a field of this type its bounds with `quantity_bounds`."""
+
+_QUANTITY_SUFFIXES: dict[str, Decimal] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    **{suffix: Decimal(1000) ** power for power, suffix in enumerate(("k", "M", "G", "T", "P", "E"), start=1)},
+    **{suffix: Decimal(1024) ** power for power, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), start=1)},
+}
+
+
+class QuantityError(ValueError):
+    """A quantity outside the QUANTITY_PATTERN subset, or out of bounds."""
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a Kubernetes quantity written in the QUANTITY_PATTERN subset (`500m`, `2`, `4Gi`): cores or
+    bytes. Exact: a Decimal, whatever the number of digits."""
+    number = text.rstrip("kmMGTPEi")
+    suffix = text[len(number) :]
+    whole, dot, fraction = number.partition(".")
+    digits = whole.isascii() and whole.isdigit() and (not dot or (fraction.isascii() and fraction.isdigit()))
+    if suffix not in _QUANTITY_SUFFIXES or not digits:
+        raise QuantityError(f"invalid quantity {text!r}: write a number and an optional unit, e.g. '500m', '2Gi'")
+    with localcontext(prec=len(number) + 32):  # enough digits for the largest suffix: no rounding
+        return Decimal(number) * _QUANTITY_SUFFIXES[suffix]
+
+
+def quantity_bounds(minimum: str, maximum: str, unit: str = "") -> AfterValidator:
+    """A Quantity field's bounds, e.g. `Annotated[QuantityText, quantity_bounds("1m", "64", " cores")]`: a quantity is
+    handed to Kubernetes and Spark as written (e.g. `local[<cores>]`), so an absurd one must be refused here."""
+    least, most = parse_quantity(minimum), parse_quantity(maximum)
+
+    def check(value: str) -> str:
+        parsed = parse_quantity(value)
+        if parsed > most:
+            raise QuantityError(f"{value} is more than the maximum of {maximum}{unit}")
+        if parsed < least:
+            raise QuantityError(f"{value} is less than the minimum of {minimum}{unit}")
+        return value
+
+    return AfterValidator(check)
+
+
+Quantity = Annotated[QuantityText, quantity_bounds("0", "1Ei")]
 """A Kubernetes resource quantity such as `500m`, `2` or `4Gi`."""
+
+CpuQuantity = Annotated[QuantityText, quantity_bounds("1m", "64", " cores")]
+"""CPU of one process: at least 1m, at most 64 cores."""
+
+MemoryQuantity = Annotated[QuantityText, quantity_bounds("1Mi", "1Ti")]
+"""Memory of one process: at least 1Mi, at most 1Ti."""
+
+QuotaCpuQuantity = Annotated[QuantityText, quantity_bounds("1m", "100000", " cores")]
+"""CPU of a whole namespace quota."""
+
+QuotaMemoryQuantity = Annotated[QuantityText, quantity_bounds("1Mi", "1Pi")]
+"""Memory of a whole namespace quota."""
 
 ShortText = Annotated[str, Field(max_length=253)]
 Description = Annotated[str, Field(max_length=4096)]

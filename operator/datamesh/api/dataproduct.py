@@ -8,7 +8,7 @@ reads familiar to people who know ODCS.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -22,13 +22,16 @@ from datamesh.api.common import (
     ClassificationLabel,
     ColumnName,
     Condition,
+    CpuQuantity,
     Description,
     DnsLabel,
     Duration,
-    Quantity,
+    DurationText,
+    MemoryQuantity,
     Rule,
     ShortText,
     TableName,
+    duration_bounds,
 )
 
 SPARK_TYPE_PATTERN = (
@@ -67,8 +70,8 @@ class Column(ApiModel):
 class Sla(ApiModel):
     """Service levels the product promises its consumers."""
 
-    freshness: Duration
-    """Maximum age of the published data, e.g. "1 hour". Rebuilds are scheduled to stay within it."""
+    freshness: Annotated[DurationText, duration_bounds("5 years")]
+    """Maximum age of the published data, e.g. "1 hour" (at most 5 years). Rebuilds are scheduled to stay within it."""
     availability: Annotated[str, Field(pattern=PERCENT_PATTERN)] | None = None
     """Target availability of the published outputs, e.g. "99.9%"."""
     quality_score: Annotated[float, Field(ge=0, le=1)] = 0.95
@@ -278,10 +281,10 @@ class Governance(ApiModel):
 class Resources(ApiModel):
     """CPU and memory of one Spark process (driver or executor)."""
 
-    cpu: Quantity = "1"
-    """CPU request and limit, e.g. "1" or "500m"."""
-    memory: Quantity = "2Gi"
-    """Memory request and limit, e.g. "2Gi"."""
+    cpu: CpuQuantity = "1"
+    """CPU request and limit, e.g. "1" or "500m" (1m to 64 cores)."""
+    memory: MemoryQuantity = "2Gi"
+    """Memory request and limit, e.g. "2Gi" (1Mi to 1Ti)."""
 
 
 class Compute(ApiModel):
@@ -293,8 +296,38 @@ class Compute(ApiModel):
     """Resources of each executor pod."""
     executors: Annotated[int, Field(ge=0, le=100)] | None = None
     """Number of executor pods; 0 runs Spark in local mode inside the build pod."""
-    timeout: Duration | None = None
-    """A build running longer than this is failed (default 1 hour)."""
+    # It becomes the Job's activeDeadlineSeconds: whole seconds, at least one.
+    timeout: Annotated[DurationText, duration_bounds("7 days", "1 second")] | None = None
+    """A build running longer than this is failed (default 1 hour; 1 second to 7 days)."""
+
+
+#: A schedule must fire within this long of any moment, or it is a typo (Feb 30 never comes, Feb 29 every 4 years).
+SCHEDULE_HORIZON = timedelta(days=366)
+_SCHEDULE_STARTS = 4
+
+
+def schedule_problem(schedule: str, now: datetime) -> str | None:
+    """Why `schedule` cannot drive rebuilds, or None: croniter must accept it, and it must fire within 366 days of
+    `now` and of the start of each of the next 4 years. The search is bounded (croniter looks one year ahead)."""
+    from croniter import CroniterBadDateError, CroniterError, croniter
+
+    # Random (R) and hashed (H) fields draw a new time whenever the expression is read: no stable schedule.
+    terms = [term for field in schedule.split() for term in field.split(",")]
+    if any(term[:1] in ("R", "r", "H", "h") for term in terms):
+        return f"invalid cron expression {schedule!r}: random (R) and hashed (H) values are not supported"
+    try:
+        if not croniter.is_valid(schedule):
+            return f"invalid cron expression {schedule!r}"
+        starts = [now, *(datetime(now.year + n, 1, 1, tzinfo=UTC) for n in range(1, _SCHEDULE_STARTS + 1))]
+        for start in starts:
+            following = croniter(schedule, start, max_years_between_matches=1).get_next(datetime)
+            if following - start > SCHEDULE_HORIZON:
+                return f"cron expression {schedule!r} does not fire within 366 days of {start:%Y-%m-%d}"
+    except CroniterBadDateError:  # no match within croniter's one-year search
+        return f"cron expression {schedule!r} does not fire within a year"
+    except (CroniterError, ValueError, OverflowError, TypeError, KeyError, IndexError) as error:
+        return f"invalid cron expression {schedule!r}: {error}"
+    return None
 
 
 class DataProductSpec(ApiModel):
@@ -355,11 +388,9 @@ class DataProductSpec(ApiModel):
     @field_validator("schedule")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from croniter import croniter
-
-            if not croniter.is_valid(value):
-                raise ValueError(f"invalid cron expression {value!r}")
+        problem = schedule_problem(value, datetime.now(UTC)) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

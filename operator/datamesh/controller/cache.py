@@ -1,4 +1,9 @@
-"""The operator's view of the cluster, kept current from watch events (an informer cache)."""
+"""The operator's view of the cluster, kept current from watch events (an informer cache).
+
+Reading an object never raises: a body the models cannot read, for whatever reason (a ValidationError, or a
+RecursionError, OverflowError... from a value the models did not foresee), is recorded as invalid with a message,
+so the reconcile reports it instead of skipping the object silently or failing on it in a loop.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +47,38 @@ class InvalidProduct:
     problems: list[Problem]
 
 
+class _Unreadable(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def _problems(error: Exception, path: str, kind: str, name: str) -> list[Problem]:
+    """What to report for an object that cannot be read; `path` is where a non-validation failure is placed."""
+    if isinstance(error, _Unreadable):
+        return error.problems
+    if isinstance(error, ValidationError):
+        return problems_of(error)
+    # Not a validation message: a model bug or a value nobody foresaw. Keep the traceback for the operator's logs.
+    logger.warning("cannot read %s %s", kind, name, exc_info=error)
+    return [Problem(path, f"cannot be read: {type(error).__name__}: {error}"[:1024])]
+
+
+def _read_product(body: dict[str, Any], meta: dict[str, Any]) -> DataProduct:
+    try:
+        spec = DataProductSpec.model_validate(body.get("spec") or {})
+    except ValidationError as error:
+        raise _Unreadable(problems_of(error, "spec")) from error
+    try:
+        status = DataProductStatus.model_validate(body["status"]) if body.get("status") else None
+    except Exception:  # the status is ours and only informative: a new one is computed from the spec
+        logger.warning("ignoring unreadable status of %s/%s", meta.get("namespace", ""), meta.get("name", ""))
+        status = None
+    # managedFields is often the largest part of the metadata and nothing here reads it.
+    metadata = {k: v for k, v in meta.items() if k != "managedFields"}
+    return DataProduct(metadata=metadata, spec=spec, status=status)
+
+
 @dataclass
 class Cache:
     world: World = field(default_factory=World)
@@ -49,6 +86,8 @@ class Cache:
     #: resourceVersion of every product seen (valid or not): parsed models are kept, raw bodies are not.
     product_versions: dict[ProductKey, str] = field(default_factory=dict)
     invalid_domains: dict[str, tuple[dict[str, Any], list[Problem]]] = field(default_factory=dict)
+    #: Policies that cannot be read, kept out of the world: why, for the policy's status.
+    invalid_policies: dict[str, list[Problem]] = field(default_factory=dict)
     jobs: dict[ProductKey, dict[str, dict[str, Any]]] = field(default_factory=dict)
     #: The last build Job of a product deleted before it finished (by a user, not by us), so the product's
     #: reconcile can tell "deleted" from "its watch event has not arrived yet".
@@ -66,20 +105,13 @@ class Cache:
             return False
         self.product_versions[key] = version
         try:
-            spec = DataProductSpec.model_validate(body.get("spec") or {})
-        except ValidationError as error:
+            product = _read_product(body, meta)
+        except Exception as error:
             self.world.products.pop(key, None)
-            self.invalid_products[key] = InvalidProduct(body, problems_of(error, "spec"))
+            self.invalid_products[key] = InvalidProduct(body, _problems(error, "spec", "DataProduct", "/".join(key)))
             return True
-        try:
-            status = DataProductStatus.model_validate(body["status"]) if body.get("status") else None
-        except ValidationError:
-            logger.warning("ignoring unreadable status of %s/%s", *key)
-            status = None
         self.invalid_products.pop(key, None)
-        # managedFields is often the largest part of the metadata and nothing here reads it.
-        metadata = {k: v for k, v in meta.items() if k != "managedFields"}
-        self.world.products[key] = DataProduct(metadata=metadata, spec=spec, status=status)
+        self.world.products[key] = product
         return True
 
     def remember_product(self, body: dict[str, Any]) -> None:
@@ -98,9 +130,9 @@ class Cache:
         try:
             self.world.domains[name] = Domain.model_validate(body)
             self.invalid_domains.pop(name, None)
-        except ValidationError as error:
+        except Exception as error:
             self.world.domains.pop(name, None)
-            self.invalid_domains[name] = (body, problems_of(error))
+            self.invalid_domains[name] = (body, _problems(error, "spec", "Domain", name))
         return name
 
     def drop_domain(self, name: str) -> None:
@@ -111,12 +143,17 @@ class Cache:
         name = str(body.get("metadata", {}).get("name", ""))
         try:
             self.world.policies[name] = GovernancePolicy.model_validate(body)
-        except ValidationError as error:
-            logger.warning("ignoring invalid GovernancePolicy %s: %s", name, error)
+            self.invalid_policies.pop(name, None)
+        except Exception as error:
             self.world.policies.pop(name, None)
+            self.invalid_policies[name] = _problems(error, "spec", "GovernancePolicy", name)
+            logger.warning(
+                "ignoring invalid GovernancePolicy %s: %s", name, "; ".join(map(str, self.invalid_policies[name]))
+            )
 
     def drop_policy(self, name: str) -> None:
         self.world.policies.pop(name, None)
+        self.invalid_policies.pop(name, None)
 
     # ------------------------------------------------------------------ build jobs
     def put_job(self, body: dict[str, Any], deleted: bool = False) -> ProductKey | None:

@@ -8,40 +8,36 @@ Every attribute is a set of strings. An attribute with no values is *missing*; m
 
 So `Includes v` is `IncludedIn [v]`, and `Excludes L` is exactly `not IncludedIn L`. Several operators set on
 one match must all hold. Values are globs (`*` any run of characters, `?` one character, case-sensitive; every
-other character is literal). A value that is exactly a reference such as `${principal.domain}` stands for the
-values of that attribute of the same request, compared literally.
+other character is literal), matched in linear time (`governance.regex`). A value that is exactly a reference
+such as `${principal.domain}` stands for the values of that attribute of the same request, compared literally.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from typing import get_args
 
 from datamesh.api.governancepolicy import AttributeMatch, AttributeName
+from datamesh.governance.regex import glob_fullmatches
 
 Attributes = Mapping[str, frozenset[str]]
 """Attribute name -> values of one request (principal and resource together)."""
 
 ATTRIBUTE_NAMES: frozenset[str] = frozenset(get_args(AttributeName))
-_REFERENCE = re.compile(r"^\$\{([A-Za-z.]+)\}$")
-
-
-@lru_cache(maxsize=4096)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    translated = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
-    return re.compile(translated, re.DOTALL)
+#: Our own linear pattern (no nested repetition), so Python's `re` is safe here. fullmatch, because `$` would also
+#: accept a trailing newline.
+_REFERENCE = re.compile(r"\$\{([A-Za-z.]+)\}")
 
 
 def glob_matches(pattern: str, value: str) -> bool:
     """Whether `value` matches the glob `pattern` as a whole (`*` and `?` are the only wildcards)."""
-    return _glob_regex(pattern).fullmatch(value) is not None
+    return glob_fullmatches(pattern, value)
 
 
 def reference_of(value: str) -> str | None:
     """The attribute name a value such as `${principal.domain}` refers to, or None for a plain value or glob."""
-    found = _REFERENCE.match(value)
+    found = _REFERENCE.fullmatch(value)
     return found.group(1) if found and found.group(1) in ATTRIBUTE_NAMES else None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import get_args
 
@@ -11,6 +10,7 @@ from datamesh.api.durations import parse_duration
 from datamesh.api.governancepolicy import AttributeMatch, GovernancePolicy, ProductRule
 from datamesh.governance.attributes import reference_of
 from datamesh.governance.product_rules import ANY_CLASSIFICATION
+from datamesh.governance.regex import regex_problem
 from datamesh.manifests import Problem
 
 _CLASSIFICATIONS = frozenset(get_args(Classification))
@@ -33,11 +33,10 @@ def _match_problems(match: AttributeMatch, path: str) -> Iterator[Problem]:
 
 
 def _rule_problems(rule: ProductRule, path: str) -> Iterator[Problem]:
-    if rule.name_pattern is not None:
-        try:
-            re.compile(rule.name_pattern)
-        except re.error as error:
-            yield Problem(f"{path}.namePattern", f"not a valid regular expression: {error}")
+    # Refused here rather than failing closed on every product later: the author learns at once.
+    problem = regex_problem(rule.name_pattern) if rule.name_pattern is not None else None
+    if problem is not None:
+        yield Problem(f"{path}.namePattern", problem)
     bounds = rule.retention
     if bounds and bounds.min and bounds.max and parse_duration(bounds.min) > parse_duration(bounds.max):
         yield Problem(f"{path}.retention", f"min {bounds.min!r} is longer than max {bounds.max!r}")

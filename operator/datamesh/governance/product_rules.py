@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -12,6 +11,7 @@ from datamesh.api.domain import Domain
 from datamesh.api.durations import parse_duration
 from datamesh.api.governancepolicy import GovernancePolicy, ProductRule
 from datamesh.governance.policies import in_name_order, policy_name
+from datamesh.governance.regex import PatternError, regex_fullmatches
 from datamesh.governance.scope import applies_to_domain, applies_to_product
 
 Enforcement = Literal["Deny", "Audit"]
@@ -114,12 +114,13 @@ def _name_pattern(rule: ProductRule, product: DataProduct) -> Iterator[Finding]:
     if rule.name_pattern is None:
         return
     try:
-        pattern = re.compile(rule.name_pattern)
-    except re.error as error:
-        # Fail closed: a broken policy must not silently admit everything.
-        yield "metadata.name", f"cannot check the name: namePattern {rule.name_pattern!r} is invalid ({error})"
+        matches = regex_fullmatches(rule.name_pattern, product.name)
+    except PatternError as error:
+        # Fail closed: a broken policy (admitted before check_policy refused such patterns) must not silently
+        # admit everything.
+        yield "metadata.name", f"cannot check the name: namePattern {error}"
         return
-    if pattern.fullmatch(product.name) is None:
+    if not matches:
         yield "metadata.name", f"name {product.name!r} does not match the pattern {rule.name_pattern!r}"
 
 
