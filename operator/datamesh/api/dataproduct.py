@@ -412,6 +412,11 @@ class DataProductSpec(ApiModel):
             seen_aliases.add(key)
         if self.transform is not None and self.transform.sql is not None:
             problems.extend(sqlcheck.problems(self.transform.sql, [i.view for i in self.inputs]))
+        columns = [c.name for c in self.schema_]
+        for index, check in enumerate(self.governance.quality_checks):
+            if check.type == "sql" and check.expression is not None:
+                where = f"governance.qualityChecks[{index}].expression"
+                problems.extend(sqlcheck.expression_problems(check.expression, columns, where))
         if problems:
             raise ValueError("; ".join(problems))
         return self

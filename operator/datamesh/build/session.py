@@ -34,6 +34,9 @@ def spark_settings(
         "spark.sql.session.timeZone": "UTC",
         # Transforms read their declared inputs only: no `SELECT * FROM parquet.`/any/path``.
         "spark.sql.runSQLOnFiles": "false",
+        # Spark expands ${...} in SQL text before parsing, even inside literals: '${env:HOME}' reads the
+        # environment. Admission refuses the syntax; the session does not expand it either.
+        "spark.sql.variable.substitute": "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         # 200 shuffle partitions is sized for clusters; on a pod's few cores it is mostly task overhead.
