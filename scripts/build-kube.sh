@@ -24,6 +24,12 @@ export CGO_ENABLED=0
 components=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Two test runs (or a test run and `make kube`) starting at once must not build into the same temporary files:
+# the second waits for the first and then finds the binaries built.
+mkdir -p "$BIN"
+exec 9>"$OUT/.build.lock"
+flock 9
+
 missing=()
 for c in etcd "${components[@]}"; do [ -x "$BIN/$c" ] || missing+=("$c"); done
 if [ ${#missing[@]} -eq 0 ]; then
