@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from datamesh.api.common import (
     CONDITIONS_LIST_SCHEMA,
@@ -16,6 +17,8 @@ from datamesh.api.common import (
     Description,
     DnsLabel,
     Quantity,
+    QuotaCpuQuantity,
+    QuotaMemoryQuantity,
     Rule,
     ShortText,
     TableName,
@@ -36,6 +39,54 @@ class SourceColumn(ApiModel):
     """Classification label, e.g. PERSONAL.EMAIL."""
 
 
+#: Option names that look like credentials, matched case-insensitively anywhere in the name: a deny pattern on
+#: NAMES, so it fails closed (a harmless option such as `fs.s3a.aws.credentials.provider` must go through
+#: secretOptions too) and cannot see a credential hidden in an innocent-looking option.
+CREDENTIAL_OPTION_PATTERN = re.compile(r"secret|passw|pwd|token|key|sas|credential|signature|jaas", re.IGNORECASE)
+OPTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+#: Secrets the operator keeps in domain namespaces (the build Secret holds the mesh-wide masking key): a source
+#: must not be able to route them into a reader option, where they could leave the pod (an endpoint, a path).
+RESERVED_SECRET_PREFIX = "datamesh-"
+
+
+def _no_credentials(options: dict[str, str]) -> dict[str, str]:
+    found = sorted(name for name in options if CREDENTIAL_OPTION_PATTERN.search(name))
+    if found:
+        raise ValueError(
+            f"options {', '.join(found)} look like credentials; reader options travel in the clear (in the build"
+            " request and the Job), so put them in secretOptions, which reads the value from a Secret"
+        )
+    return options
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the domain's namespace."""
+
+    rules = (
+        Rule(
+            f"!self.name.startsWith('{RESERVED_SECRET_PREFIX}')",
+            f"Secrets named {RESERVED_SECRET_PREFIX}* belong to the operator and cannot feed reader options",
+            lambda m: not m.name.startswith(RESERVED_SECRET_PREFIX),
+        ),
+    )
+
+    name: Annotated[str, Field(pattern=SECRET_NAME_PATTERN, min_length=1, max_length=253)]
+    """Name of the Secret (in the domain's namespace)."""
+    key: Annotated[str, Field(pattern=SECRET_KEY_PATTERN, min_length=1, max_length=253)]
+    """Key of the value inside the Secret."""
+
+
+class SecretOption(ApiModel):
+    """A reader option whose value is read from a Secret when the build starts, never written anywhere."""
+
+    option: Annotated[str, Field(pattern=OPTION_NAME_PATTERN, min_length=1, max_length=253)]
+    """The reader option, e.g. fs.s3a.secret.key."""
+    secret_key_ref: SecretKeyRef
+    """Where the value is: a key of a Secret in the domain's namespace."""
+
+
 class Source(ApiModel):
     """A raw table the domain ingests and offers to data products."""
 
@@ -45,6 +96,17 @@ class Source(ApiModel):
             "schema applies to csv and json sources (delta and parquet files carry their own)",
             lambda m: m.schema_ is None or m.format in ("csv", "json"),
         ),
+        Rule(
+            "!has(self.secretOptions) || !has(self.options) || self.secretOptions.all(s, !(s.option in self.options))",
+            "an option is set either in options or in secretOptions, not both",
+            lambda m: not any(s.option in m.options for s in m.secret_options),
+        ),
+        Rule(
+            "!has(self.secretOptions) || "
+            "self.secretOptions.all(a, self.secretOptions.exists_one(b, b.option == a.option))",
+            "each option appears at most once in secretOptions",
+            lambda m: len({s.option for s in m.secret_options}) == len(m.secret_options),
+        ),
     )
 
     name: TableName
@@ -53,10 +115,14 @@ class Source(ApiModel):
     """Path or object-store URI of the table's files."""
     format: SourceFormat = "delta"
     """delta, parquet, csv or json."""
-    options: Annotated[dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=50)] = Field(
-        default_factory=dict
-    )
-    """Reader options passed to Spark, e.g. {header: "true"} for csv."""
+    options: Annotated[
+        dict[str, Annotated[str, Field(max_length=1024)]], Field(max_length=50), AfterValidator(_no_credentials)
+    ] = Field(default_factory=dict)
+    """Reader options passed to Spark, e.g. {header: "true"} for csv. Written in the clear: names that look like
+    credentials (containing secret, password, token, key, sas, credential...) are refused; use secretOptions."""
+    secret_options: Annotated[list[SecretOption], Field(max_length=20)] = Field(default_factory=list)
+    """Reader options whose values come from Secrets in the domain's namespace (object-store keys, tokens). Only
+    products of this domain can read a source that has them: Secrets do not cross namespaces."""
     schema_: Annotated[str | None, Field(alias="schema", min_length=1, max_length=8192)] = None
     """Spark DDL schema of a csv or json source, e.g. `id STRING, n INT`: read as declared, never inferred."""
     description: Description | None = None
@@ -98,10 +164,10 @@ class Storage(ApiModel):
 class Quota(ApiModel):
     """ResourceQuota for the domain's namespace."""
 
-    cpu: Quantity | None = None
-    """Total CPU requests and limits."""
-    memory: Quantity | None = None
-    """Total memory requests and limits."""
+    cpu: QuotaCpuQuantity | None = None
+    """Total CPU requests and limits (at most 100000 cores)."""
+    memory: QuotaMemoryQuantity | None = None
+    """Total memory requests and limits (at most 1Pi)."""
     pods: Annotated[int, Field(ge=1, le=10000)] | None = None
     """Maximum number of pods."""
 

@@ -22,10 +22,30 @@ from datamesh.api.domain import SourceFormat
 #: Kubernetes keeps at most 4096 bytes of a container's termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
 REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
+#: The mesh-wide PII masking key (hex) in the build pod: a secretKeyRef to the domain's build Secret.
+MASKING_KEY_ENV = "DATAMESH_MASKING_KEY"
 #: The dev node runs pods as host processes, which cannot write /dev/termination-log; it names a file instead.
 TERMINATION_LOG = os.environ.get("DATAMESH_TERMINATION_LOG", "/dev/termination-log")
 
 PiiMode = Literal["exclude", "mask", "clear"]
+
+
+def secret_env(input_index: int, option_index: int) -> str:
+    """The build pod's environment variable holding secret option `option_index` of input `input_index`."""
+    return f"DATAMESH_SECRET_{input_index}_{option_index}"
+
+
+class SecretOptionRef(ApiModel):
+    """A reader option whose value the build reads from its environment: the request names the variable and the
+    Secret it comes from (in the build's namespace), never the value."""
+
+    option: str
+    env: Annotated[str, Field(pattern=r"^DATAMESH_SECRET_[0-9]+_[0-9]+$")]
+    """The environment variable holding the value (see `secret_env`)."""
+    secret: str
+    """Name of the Secret in the build's namespace."""
+    key: str
+    """Key of the value inside the Secret."""
 
 
 class ResolvedInput(ApiModel):
@@ -40,12 +60,16 @@ class ResolvedInput(ApiModel):
     location: str
     format: SourceFormat = "delta"
     options: dict[str, str] = Field(default_factory=dict)
+    """Reader options written in the clear (never credentials: those are in secret_options)."""
+    secret_options: list[SecretOptionRef] = Field(default_factory=list)
+    """Reader options whose values the build reads from its environment."""
     read_schema: str | None = None
     """Spark DDL schema to read a csv/json source with (the source's `schema`); None: the files' or inferred."""
     pii_columns: list[str] = Field(default_factory=list)
     """Columns of this input that hold PII."""
     pii: PiiMode = "clear"
-    """What the consuming product may see of pii_columns: exclude, mask (sha2 hash) or clear."""
+    """What the consuming product may see of pii_columns: exclude, mask (HMAC-SHA256 with the mesh-wide key, hex)
+    or clear."""
 
 
 class BuildRequest(ApiModel):
@@ -61,8 +85,13 @@ class BuildRequest(ApiModel):
     inputs: list[ResolvedInput]
     output_location: str
     """Where the Delta table is published."""
+    storage_root: str | None = None
+    """The domain's storage root: the build refuses to write outside it (build/confine.py). None only in local
+    builds (`datamesh build --local`), which write where the user's own manifests say."""
     no_op: bool = False
     """Skip Spark entirely and report success: the scale benchmark measures only the control loop."""
+    product_uid: str = ""
+    """The DataProduct's metadata.uid: the publish commit carries it, so the operator can tell its own commits."""
 
     def to_json(self) -> str:
         return json.dumps(self.to_wire(), separators=(",", ":"))
@@ -70,6 +99,24 @@ class BuildRequest(ApiModel):
     @classmethod
     def from_json(cls, text: str) -> BuildRequest:
         return cls.model_validate_json(text)
+
+
+class DeleteRequest(ApiModel):
+    """What a deletion Job (`deletionPolicy: Delete`) removes: one product's table, strictly inside its storage."""
+
+    action: Literal["delete"] = "delete"
+    namespace: str
+    name: str
+    domain: str
+    product_uid: str
+    """Only a Delta table whose commits carry this uid (and no other product's) is deleted."""
+    location: str
+    """The table's location, as the operator computes it."""
+    storage_root: str
+    """The domain's storage location: the table must lie strictly inside it."""
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_wire(), separators=(",", ":"))
 
 
 Outcome = Literal["Published", "QualityFailed", "Failed", "NoOp"]

@@ -3,18 +3,22 @@
 View naming: an input is visible under its `alias` when it has one. Otherwise a source is visible under its
 dotted name as ONE identifier, so SQL quotes it with backticks (`bronze.crm.customers`), and a product
 under its name with '-' turned into '_' (customer-360 -> customer_360).
+
+Secret reader options and the masking key come from the pod's environment (see build.secrets); an error
+message that leaves the build never carries their values.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from datamesh.build.contract import ResolvedInput
 from datamesh.build.errors import BuildError, classify, one_line
+from datamesh.build.secrets import mask_column, masking_key, reader_options, redact, secret_values
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -47,7 +51,7 @@ def _check_exists(item: ResolvedInput) -> None:
         raise BuildError("InputMissing", f"input {item.ref} ({item.kind} of {item.domain}): no data at {item.location}")
 
 
-def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int]) -> DataFrame:
+def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int], options: dict[str, str]) -> DataFrame:
     from delta.tables import DeltaTable
 
     if item.format == "delta":
@@ -56,8 +60,8 @@ def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int]) ->
         version = int(DeltaTable.forPath(spark, item.location).history(1).collect()[0]["version"])
         versions[item.ref] = version
         # Pinned, so the version recorded in the commit is exactly the one read even if upstream publishes meanwhile.
-        return spark.read.format("delta").options(**item.options).option("versionAsOf", version).load(item.location)
-    reader = spark.read.format(item.format).options(**item.options)
+        return spark.read.format("delta").options(**options).option("versionAsOf", version).load(item.location)
+    reader = spark.read.format(item.format).options(**options)
     if item.read_schema:
         try:
             reader = reader.schema(item.read_schema)
@@ -68,8 +72,13 @@ def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int]) ->
     return reader.load(item.location)
 
 
-def apply_pii(df: DataFrame, item: ResolvedInput) -> DataFrame:
-    """The consumer's view of the input's PII columns: dropped (exclude), sha2-256 hex (mask) or as is (clear)."""
+def needs_masking(item: ResolvedInput) -> bool:
+    return item.pii == "mask" and bool(item.pii_columns)
+
+
+def apply_pii(df: DataFrame, item: ResolvedInput, key: bytes | None = None) -> DataFrame:
+    """The consumer's view of the input's PII columns: dropped (exclude), HMAC-SHA256 hex under the mesh-wide
+    `key` (mask; nulls stay null) or as is (clear). Masking without a key fails: there is no unkeyed fallback."""
     from pyspark.sql import functions as F
 
     present = {c.lower(): c for c in df.columns}
@@ -78,24 +87,38 @@ def apply_pii(df: DataFrame, item: ResolvedInput) -> DataFrame:
         return df
     if item.pii == "exclude":
         return df.drop(*columns)
-    return df.withColumns({c: F.sha2(F.col(f"`{c}`").cast("string"), 256) for c in columns})
+    if key is None:
+        raise BuildError("MaskingKeyMissing", f"input {item.ref}: PII columns must be masked but there is no key")
+    mask = mask_column(key)
+    return df.withColumns({c: mask(F.col(f"`{c}`").cast("string")) for c in columns})
 
 
-def register(spark: SparkSession, inputs: Sequence[ResolvedInput]) -> LoadedInputs:
-    """Read every input and register its view; raises BuildError naming the input that failed."""
+def register(
+    spark: SparkSession, inputs: Sequence[ResolvedInput], environ: Mapping[str, str] | None = None
+) -> LoadedInputs:
+    """Read every input and register its view; raises BuildError naming the input that failed.
+
+    Secret options and the masking key are read from `environ` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    # Before any data is read: a build that must mask and cannot should fail at once, whatever else is wrong.
+    key = masking_key(env) if any(needs_masking(item) for item in inputs) else None
+    secrets = secret_values(inputs, env)
     loaded = LoadedInputs()
     for item in inputs:
         _check_exists(item)
         try:
-            df = apply_pii(_read(spark, item, loaded.versions), item)
-        except BuildError:
-            raise
+            df = apply_pii(_read(spark, item, loaded.versions, reader_options(item, env)), item, key)
+        except BuildError as error:
+            raise BuildError(error.reason, redact(error.message, secrets)) from error
         except Exception as error:
             text = str(error)
             if "PATH_NOT_FOUND" in text or "Path does not exist" in text or "UNABLE_TO_INFER_SCHEMA" in text:
                 raise BuildError("InputMissing", f"input {item.ref}: no readable data at {item.location}") from error
             found = classify(error, "InputError")
-            raise BuildError(found.reason, f"input {item.ref}: {one_line(text)}") from error
+            # Spark may echo an option's value (a malformed endpoint, say): redacted before the message is cut short,
+            # so no secret survives half-cut, and after whitespace is collapsed.
+            message = redact(one_line(redact(text, secrets), limit=len(text)), secrets)
+            raise BuildError(found.reason, f"input {item.ref}: {message}") from error
         # A dotted name is one identifier here: backticks make Spark take it whole, not as db.table.
         df.createOrReplaceTempView(f"`{item.view}`" if "." in item.view else item.view)
         loaded.frames[item.view] = df

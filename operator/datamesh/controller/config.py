@@ -6,8 +6,12 @@ import json
 import os
 from dataclasses import dataclass, field
 
-#: Operator environment variables handed on to build pods (lineage transport settings).
-PASSED_TO_BUILDS = ("OPENLINEAGE_URL", "OPENLINEAGE_NAMESPACE", "OPENLINEAGE_API_KEY", "DATAMESH_LINEAGE_FILE")
+from datamesh.api.entrypoints import parse_prefixes
+
+#: Operator environment variables handed on to build pods as literal values: lineage transport settings, none of
+#: them secret. The lineage API key is not one of them: builds read it from the domain's build Secret.
+PASSED_TO_BUILDS = ("OPENLINEAGE_URL", "OPENLINEAGE_NAMESPACE", "DATAMESH_LINEAGE_FILE")
+LINEAGE_API_KEY_ENV = "OPENLINEAGE_API_KEY"
 
 
 def _env(name: str, default: str) -> str:
@@ -55,3 +59,24 @@ class OperatorConfig:
     webhook_addr: str = field(default_factory=lambda: _env("WEBHOOK_ADDR", "127.0.0.1"))
     webhook_host: str = field(default_factory=lambda: _env("WEBHOOK_HOST", "127.0.0.1"))
     webhook_cert_dir: str = field(default_factory=lambda: _env("WEBHOOK_CERT_DIR", ".datamesh/webhook"))
+    #: The namespace the operator runs in (its own Secrets live there; no Domain may claim it).
+    namespace: str = field(
+        default_factory=lambda: _env("NAMESPACE", "") or os.environ.get("POD_NAMESPACE", "") or "datamesh-system"
+    )
+    #: Namespaces no Domain may claim, on top of kube-*, default and the operator's own (comma-separated).
+    reserved_namespaces: tuple[str, ...] = field(
+        default_factory=lambda: tuple(n.strip() for n in _env("RESERVED_NAMESPACES", "").split(",") if n.strip())
+    )
+    #: Module prefixes whose functions DataProducts may name as `transform.python` (none: no Python transforms).
+    python_transform_modules: tuple[str, ...] = field(
+        default_factory=lambda: parse_prefixes(_env("PYTHON_TRANSFORMS", ""))
+    )
+    #: Pod Security Standard enforced on domain namespaces (restricted; baseline or privileged only for labs).
+    pod_security_level: str = field(default_factory=lambda: _env("POD_SECURITY_LEVEL", "restricted"))
+    #: Secret in the operator's namespace holding the mesh-wide PII masking key (created once when missing).
+    masking_key_secret: str = "datamesh-masking-key"
+    #: Secret the operator keeps in every domain namespace for build pods (masking key, lineage API key).
+    build_secret: str = "datamesh-build"
+    #: The OpenLineage API key builds send with their events: copied into each domain's build Secret, never into
+    #: a Job (repr=False: the config may be logged).
+    lineage_api_key: str | None = field(default_factory=lambda: os.environ.get(LINEAGE_API_KEY_ENV) or None, repr=False)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from datamesh import placement
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Input
-from datamesh.build.contract import PiiMode, ResolvedInput
+from datamesh.build.contract import PiiMode, ResolvedInput, SecretOptionRef, secret_env
 from datamesh.controller.world import World
 
 
@@ -42,14 +43,16 @@ class Resolution:
 
 
 def output_location(product: DataProduct, world: World) -> str | None:
-    """Where the product publishes: its delta output's location, else <domain storage>/<name>."""
-    for output in product.spec.outputs:
-        if output.format == "delta" and output.location:
-            return output.location
+    """Where the product publishes, as placement computes it (<domain storage>/<name>, or its delta output's
+    location when that lies strictly inside the domain's storage root); None when its Domain is unknown or the
+    place is refused (outside the root, or overlapping another product's table, a source or another domain's
+    root). Nothing may be built or deleted at None."""
     domain = world.domains.get(product.spec.domain)
     if domain is None:
         return None
-    return f"{domain.spec.storage.location.rstrip('/')}/{product.name}"
+    if placement.product_problems(product, world.domains, world.products.values(), seniority=True):
+        return None
+    return placement.product_location(product, domain)
 
 
 def find_cycle(product: DataProduct, world: World) -> list[str] | None:
@@ -81,7 +84,7 @@ def resolve_inputs(
     product: DataProduct, world: World, decide: AccessDecider = allow_all, *, require_published: bool = True
 ) -> Resolution:
     """Every input resolved, or the first problem: DomainNotFound, SourceNotFound, UpstreamNotFound,
-    UpstreamNotReady, Cycle or AccessDenied (the reason names the input).
+    UpstreamNotReady, Cycle, AccessDenied or CredentialsUnavailable (the reason names the input).
 
     `require_published=False` is for local builds from manifests, which carry no status: an upstream product is
     then read where it publishes (its delta output or <domain storage>/<name>)."""
@@ -106,6 +109,17 @@ def resolve_inputs(
             access = decide(product, item, domain_name, None)
             if not access.allowed:
                 return _fail(resolution, "AccessDenied", f"input {label}: {access.reason}")
+            consumer_namespace = product.namespace or world.namespace_of(product.spec.domain)
+            if source.secret_options and domain.namespace_name != consumer_namespace:
+                # A build pod can only read Secrets of its own namespace; reading the owner's would take a copy of
+                # its credentials into another tenant's namespace.
+                return _fail(
+                    resolution,
+                    "CredentialsUnavailable",
+                    f"input {label}: the source needs credentials kept in namespace {domain.namespace_name!r}; "
+                    f"read it through a data product of domain {domain_name!r} instead",
+                )
+            index = len(resolution.inputs)
             resolution.inputs.append(
                 ResolvedInput(
                     view=item.view,
@@ -115,6 +129,15 @@ def resolve_inputs(
                     location=source.location,
                     format=source.format,
                     options=dict(source.options),
+                    secret_options=[
+                        SecretOptionRef(
+                            option=s.option,
+                            env=secret_env(index, n),
+                            secret=s.secret_key_ref.name,
+                            key=s.secret_key_ref.key,
+                        )
+                        for n, s in enumerate(source.secret_options)
+                    ],
                     read_schema=source.schema_,
                     pii_columns=[c.name for c in source.columns if c.pii],
                     pii=access.pii,

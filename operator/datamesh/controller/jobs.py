@@ -1,17 +1,31 @@
-"""Build Jobs: deterministic names and the Job manifest, as pure functions."""
+"""Build Jobs: deterministic names and the Job manifest, as pure functions.
+
+A build pod gets only what it needs. Secrets arrive by reference (`secretKeyRef` env), never as values: not in
+the build request, not in the Job. Storage: with the development lake on a host folder (`lake_host_path`), each
+local input folder is mounted read-only and the product's own table folder read-write, at their own paths, and
+nothing else of the lake; a Domain volume is mounted through `subPath`s the same way. The container runs as
+uid 1000 on a read-only root filesystem with every capability dropped, scratch space on emptyDirs, and without
+a service account token unless Spark needs one to start executor pods. Without host folders (and without
+executors) the pod meets the Pod Security `restricted` profile.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Resources
-from datamesh.api.domain import Domain
+from datamesh.api.domain import RESERVED_SECRET_PREFIX, Domain
 from datamesh.api.durations import parse_duration
-from datamesh.build.contract import REQUEST_ENV, BuildRequest
-from datamesh.controller.config import OperatorConfig
+from datamesh.api.entrypoints import PYTHON_TRANSFORMS_ENV
+from datamesh.build.contract import MASKING_KEY_ENV, REQUEST_ENV, BuildRequest, ResolvedInput
+from datamesh.build.inputs import is_local, local_path
+from datamesh.controller.config import LINEAGE_API_KEY_ENV, PASSED_TO_BUILDS, OperatorConfig
+from datamesh.controller.secrets import LINEAGE_API_KEY, MASKING_KEY
 
 MANAGED_BY = "datamesh-operator"
 LABEL_PRODUCT = "datamesh.dev/product"
@@ -35,10 +49,16 @@ def _resources(resources: Resources) -> dict[str, Any]:
     return {"requests": dict(values), "limits": {"memory": resources.memory}}
 
 
+def executor_count(product: DataProduct, domain: Domain) -> int:
+    """Executor pods the build asks for (0: Spark runs in local mode inside the build pod)."""
+    compute = product.spec.compute
+    return compute.executors if compute and compute.executors is not None else domain.spec.compute.executors
+
+
 def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, namespace: str) -> dict[str, str]:
     """Spark settings for the build: local mode by default, executors as pods when asked for."""
     compute = product.spec.compute
-    executors = compute.executors if compute and compute.executors is not None else domain.spec.compute.executors
+    executors = executor_count(product, domain)
     driver = (compute.driver if compute and compute.driver else None) or domain.spec.compute.driver
     if not executors:
         cores = max(1, int(driver.cpu)) if driver.cpu.isdigit() else 1
@@ -56,6 +76,140 @@ def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, nam
         "spark.executor.memory": executor.memory.replace("Gi", "g").replace("Mi", "m"),
         "spark.kubernetes.executor.label.datamesh.dev/product": product.name,
     }
+
+
+#: Scratch space of the build (Spark's local dirs, Python's and the JVM's temp files, the warehouse and Derby
+#: folders of build.session): an emptyDir, as the root filesystem is read-only.
+SCRATCH = "/tmp"
+#: HOME of the project's image (Dockerfile: useradd --home-dir): an emptyDir too, for whatever writes below HOME.
+#: HOME itself is left alone: on the dev node pods run as host processes and keep the host's HOME (its caches).
+IMAGE_HOME = "/home/datamesh"
+BUILD_UID = 1000
+
+
+@dataclass
+class _Storage:
+    """Volumes and mounts of the build container (and what the init container needs), by mount path."""
+
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    paths: set[str] = field(default_factory=set)
+    create: list[str] = field(default_factory=list)
+    """Host folders the init container creates (as the build's user) before the build starts."""
+
+    def add(self, volume: dict[str, Any] | None, mount: dict[str, Any]) -> bool:
+        """Mount once per path: the first wins, and the output comes first (read-write over read-only)."""
+        if mount["mountPath"] in self.paths:
+            return False
+        self.paths.add(mount["mountPath"])
+        if volume is not None:
+            self.volumes.append(volume)
+        self.mounts.append(mount)
+        return True
+
+
+def _inside(path: str, root: str) -> str | None:
+    """`path` normalised when it lies strictly below `root` (both absolute), else None.
+
+    Locations are written by tenants: `..` segments are resolved before the check, so a location cannot climb
+    out of the lake (or the volume) into the rest of the host."""
+    if not path.startswith("/") or not root.startswith("/"):
+        return None
+    normal, base = os.path.normpath(path), os.path.normpath(root)
+    if normal == base or os.path.commonpath([normal, base]) != base:
+        return None
+    return normal
+
+
+def _local(location: str) -> str | None:
+    return local_path(location) if location and is_local(location) else None
+
+
+def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig) -> _Storage:
+    """The build's own table folder read-write and each local input folder read-only, at their own paths.
+
+    From a Domain volume (a PVC) through `subPath`s; from the host lake folder (`lake_host_path`, development
+    only) as hostPath volumes. A location outside both is not mounted: the build reports it missing."""
+    storage = _Storage()
+    volume = domain.spec.storage.volume
+    claim = {"name": "storage", "persistentVolumeClaim": {"claimName": f"{domain.name}-storage"}}
+    root = config.lake_host_path
+    targets: list[tuple[str, ResolvedInput | None]] = [(request.output_location, None)]
+    targets += [(item.location, item) for item in request.inputs]
+    for location, item in targets:
+        path = _local(location)
+        if path is None:
+            continue  # an object store: nothing to mount
+        read_only = item is not None
+        on_volume = _inside(path, volume.mount_path) if volume is not None else None
+        in_lake = _inside(path, root) if root else None
+        if on_volume is not None and volume is not None:
+            # The claim is this domain's: another domain's table at the same path lives on that domain's claim,
+            # and reading this one's folder of the same name instead would be wrong data. Left unmounted.
+            if item is not None and item.domain != domain.name:
+                continue
+            sub_path = os.path.relpath(on_volume, os.path.normpath(volume.mount_path))
+            mount = {"name": "storage", "mountPath": on_volume, "subPath": sub_path, "readOnly": read_only}
+            if storage.add(None, mount) and claim not in storage.volumes:
+                storage.volumes.append(claim)
+        elif in_lake is not None:
+            name = "lake-output" if item is None else f"lake-input-{len(storage.mounts)}"
+            # No type check for the output: it may not exist yet, and a folder the kubelet created would belong
+            # to root; the init container creates it as the build's user. A Delta input is a folder that must
+            # exist; a file source may be a single file.
+            kind = "Directory" if item is not None and item.format == "delta" else ""
+            host_path = {"path": in_lake, **({"type": kind} if kind else {})}
+            mount = {"name": name, "mountPath": in_lake, "readOnly": read_only}
+            if storage.add({"name": name, "hostPath": host_path}, mount) and item is None:
+                storage.create.append(in_lake)
+    return storage
+
+
+def _init_containers(storage: _Storage, config: OperatorConfig, security: dict[str, Any]) -> list[dict[str, Any]]:
+    """`mkdir -p` of the output folder in the host lake, as the build's user, with the lake mounted only here."""
+    if not storage.create:
+        return []
+    storage.volumes.append(
+        {"name": "lake-root", "hostPath": {"path": config.lake_host_path, "type": "DirectoryOrCreate"}}
+    )
+    return [
+        {
+            "name": "prepare-output",
+            "image": config.image,
+            "imagePullPolicy": config.image_pull_policy,
+            "command": ["mkdir", "-p", "--", *storage.create],
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+            "volumeMounts": [{"name": "lake-root", "mountPath": config.lake_host_path}],
+            "securityContext": security,
+        }
+    ]
+
+
+def _secret_ref(env: str, secret: str, key: str) -> dict[str, Any]:
+    # optional: a missing key must not hold the pod in CreateContainerConfigError; the build itself names what
+    # is missing (MaskingKeyMissing, CredentialsUnavailable), or goes without it (the lineage key).
+    return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+
+
+def secret_env(request: BuildRequest, domain: Domain, config: OperatorConfig) -> list[dict[str, Any]]:
+    """Environment variables filled from Secrets of the build's namespace: every secret reader option, the
+    masking key when an input must be masked, the lineage API key when the operator has one."""
+    env: list[dict[str, Any]] = []
+    for item in request.inputs:
+        for ref in item.secret_options:
+            # resolve_inputs already refuses both; a Job must never be the place where they slip through.
+            if item.domain != domain.name:
+                raise ValueError(
+                    f"input {item.ref}: secret options of domain {item.domain} in a build of {domain.name}"
+                )
+            if ref.secret.startswith(RESERVED_SECRET_PREFIX) or ref.secret == config.build_secret:
+                raise ValueError(f"input {item.ref}: option {ref.option} refers to the operator's Secret {ref.secret}")
+            env.append(_secret_ref(ref.env, ref.secret, ref.key))
+    if any(item.pii == "mask" and item.pii_columns for item in request.inputs):
+        env.append(_secret_ref(MASKING_KEY_ENV, config.build_secret, MASKING_KEY))
+    if config.lineage_api_key:
+        env.append(_secret_ref(LINEAGE_API_KEY_ENV, config.build_secret, LINEAGE_API_KEY))
+    return env
 
 
 def build_job(
@@ -90,17 +244,28 @@ def build_job(
         {"name": REQUEST_ENV, "value": request.to_json()},
         {"name": "DATAMESH_SPARK_CONF", "value": json.dumps(spark_conf(product, domain, config, namespace))},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        *({"name": k, "value": v} for k, v in sorted(config.build_env.items())),
+        {"name": "TMPDIR", "value": SCRATCH},
+        {"name": "SPARK_LOCAL_DIRS", "value": SCRATCH},
+        # Only the settings meant to travel as literals, whatever else build_env holds.
+        *({"name": k, "value": v} for k, v in sorted(config.build_env.items()) if k in PASSED_TO_BUILDS),
+        *secret_env(request, domain, config),
     ]
-    volumes: list[dict[str, Any]] = []
-    mounts: list[dict[str, Any]] = []
-    if config.lake_host_path:
-        volumes.append({"name": "lake", "hostPath": {"path": config.lake_host_path, "type": "DirectoryOrCreate"}})
-        mounts.append({"name": "lake", "mountPath": config.lake_host_path})
-    volume = domain.spec.storage.volume
-    if volume is not None:
-        volumes.append({"name": "storage", "persistentVolumeClaim": {"claimName": f"{domain.name}-storage"}})
-        mounts.append({"name": "storage", "mountPath": volume.mount_path})
+    if product.spec.transform is not None and product.spec.transform.python is not None:
+        # The build checks the entry point again against the platform's allow-list before importing anything.
+        env.append({"name": PYTHON_TRANSFORMS_ENV, "value": ",".join(config.python_transform_modules)})
+    storage = _volume_mounts(request, domain, config)
+    storage.volumes += [{"name": "scratch", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
+    storage.mounts += [{"name": "scratch", "mountPath": SCRATCH}, {"name": "home", "mountPath": IMAGE_HOME}]
+    container_security = {
+        "runAsNonRoot": True,
+        "runAsUser": BUILD_UID,
+        "runAsGroup": BUILD_UID,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    init = _init_containers(storage, config, container_security)
     owner = {
         "apiVersion": product.api_version,
         "kind": product.kind,
@@ -109,6 +274,35 @@ def build_job(
         "controller": True,
         "blockOwnerDeletion": True,
     }
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": config.builder_service_account,
+        # Spark on Kubernetes needs the token to start executor pods; a local-mode build talks to no API.
+        "automountServiceAccountToken": executor_count(product, domain) > 0,
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": BUILD_UID,
+            "runAsGroup": BUILD_UID,
+            "fsGroup": BUILD_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "build",
+                "image": config.image,
+                "imagePullPolicy": config.image_pull_policy,
+                "command": ["python", "-m", "datamesh.build"],
+                "env": env,
+                "resources": _resources(driver),
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "volumeMounts": storage.mounts,
+                "securityContext": container_security,
+            }
+        ],
+        "volumes": storage.volumes,
+    }
+    if init:
+        pod_spec["initContainers"] = init
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -129,29 +323,6 @@ def build_job(
             "backoffLimit": 0,
             "activeDeadlineSeconds": timeout,
             "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": config.builder_service_account,
-                    "restartPolicy": "Never",
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 1000,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [
-                        {
-                            "name": "build",
-                            "image": config.image,
-                            "imagePullPolicy": config.image_pull_policy,
-                            "command": ["python", "-m", "datamesh.build"],
-                            "env": env,
-                            "resources": _resources(driver),
-                            "terminationMessagePolicy": "FallbackToLogsOnError",
-                            "volumeMounts": mounts,
-                            "securityContext": {"allowPrivilegeEscalation": False,
-                                                "capabilities": {"drop": ["ALL"]}},
-                        }
-                    ],
-                    "volumes": volumes,
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }  # fmt: skip
