@@ -114,6 +114,8 @@ def validate_body(body: dict[str, Any]) -> list[Problem]:
         return problems_of(error)
     except ValueError as error:
         return [Problem("", str(error))]
+    except Exception as error:  # a value the models did not foresee: refused, never a crash of the CLI
+        return [Problem("", f"cannot be read: {type(error).__name__}: {error}"[:1024])]
     return []
 
 

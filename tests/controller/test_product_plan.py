@@ -9,7 +9,7 @@ import pytest
 
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import CheckResult
-from datamesh.build.contract import BuildResult
+from datamesh.build.contract import REQUEST_ENV, BuildRequest, BuildResult
 from datamesh.controller import conditions as cond
 from datamesh.controller import jobviews
 from datamesh.controller.config import OperatorConfig
@@ -263,3 +263,65 @@ def test_product_in_the_wrong_namespace_is_not_valid(world: World) -> None:
     plan = plan_product(product, world, [], T0, CONFIG)
     assert status_of(plan, "Validated") == ("False", "WrongNamespace")
     assert plan.create_job is None
+
+
+# ------------------------------------------------------------------------------------------------ placement
+SALES_TABLE = "/var/lib/datamesh/lake/sales/gold/customer-360"
+
+
+def intruder(world: World, domain: str, location: str, *, mode: str | None = None) -> DataProduct:
+    """A copy of customer-360 created half an hour later (while the webhook was down), publishing at `location`."""
+    body = c360(world).model_dump(by_alias=True, exclude_none=True, mode="json")
+    body.pop("status", None)
+    body["metadata"] = {"name": "thief", "namespace": domain, "generation": 1, "uid": "u-2",
+                        "creationTimestamp": "2026-01-01T11:30:00Z"}  # fmt: skip
+    output = {"name": "t", "format": "delta", "location": location, **({"mode": mode} if mode else {})}
+    body["spec"].update(domain=domain, outputs=[output])
+    product = DataProduct.model_validate(body)
+    world.products[(domain, "thief")] = product
+    return product
+
+
+def request_of(plan: ProductPlan) -> BuildRequest:
+    assert plan.create_job is not None
+    env = plan.create_job["spec"]["template"]["spec"]["containers"][0]["env"]
+    return BuildRequest.from_json(next(e["value"] for e in env if e["name"] == REQUEST_ENV))
+
+
+@pytest.mark.parametrize(
+    ("domain", "location", "mode", "expected"),
+    [
+        ("marketing", SALES_TABLE, None, "is the table of DataProduct sales/customer-360"),
+        ("marketing", SALES_TABLE, "merge", "is the table of DataProduct sales/customer-360"),
+        ("sales", SALES_TABLE, "merge", "is the table of DataProduct sales/customer-360"),
+        ("sales", "/var/lib/datamesh/lake/sales/gold", None, "is the storage root itself"),
+        ("sales", "/var/lib/datamesh/lake/marketing/bronze/web/sessions", None, "is source bronze.web.sessions"),
+        ("sales", "/var/lib/datamesh/lake/sales/gold/../../marketing/gold/x", None, "'..' segment"),
+        ("sales", "/var/lib/datamesh/lake/sales/gold/%2e%2e/x", None, "percent-encoding"),
+    ],
+)
+def test_a_refused_location_never_builds_even_when_the_webhook_was_down(
+    world: World, domain: str, location: str, mode: str | None, expected: str
+) -> None:
+    thief = intruder(world, domain, location, mode=mode)
+    plan = plan_product(thief, world, [], T0, CONFIG)
+    validated = cond.find(plan.status.conditions, "Validated")
+    assert validated is not None and (validated.status, validated.reason) == ("False", "LocationConflict")
+    assert validated.message.startswith("spec.outputs[0].location: ") and expected in validated.message
+    assert plan.create_job is None
+    assert status_of(plan, "Ready")[0] == "False"
+
+
+def test_the_victim_of_an_intruder_keeps_building(world: World) -> None:
+    intruder(world, "sales", SALES_TABLE)
+    plan = plan_product(c360(world), world, [], T0, CONFIG)
+    assert status_of(plan, "Validated") == ("True", "Valid")
+    assert request_of(plan).output_location == SALES_TABLE
+
+
+def test_the_build_request_carries_the_computed_location_and_the_storage_root(world: World) -> None:
+    product = c360(world)
+    product.spec.outputs[0].location = "file:/var/lib/datamesh/lake/sales/gold/c360/v2/"
+    request = request_of(plan_product(product, world, [], T0, CONFIG))
+    assert request.output_location == "/var/lib/datamesh/lake/sales/gold/c360/v2"
+    assert request.storage_root == "/var/lib/datamesh/lake/sales/gold"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from datamesh.build import conform, measure, quality
+from datamesh.build import confine, conform, measure, quality
 from datamesh.build.contract import BuildRequest, BuildResult, RetentionResult
 from datamesh.build.errors import BuildError, classify
 from datamesh.build.inputs import is_local, register
@@ -84,6 +84,7 @@ def run_build(
         staging = Staging(staging_path(request.output_location, request.run_id))
         session = None
         try:
+            confine.check(request)  # before Spark starts, and before anything is written
             session = spark or _session()
             laps.lap("session")
             _build(session, request, staging, result, progress, laps, now or started)
@@ -237,7 +238,11 @@ def _build(
         return
     progress(f"publishing {rows} rows to {request.output_location}")
     metadata = commit_metadata(
-        request.run_id, score, [c.model_dump(mode="json", exclude_none=True) for c in results], loaded.versions
+        request.run_id,
+        score,
+        [c.model_dump(mode="json", exclude_none=True) for c in results],
+        loaded.versions,
+        product_uid=request.product_uid,
     )
     mode = next((o.mode for o in spec.outputs if o.format == "delta" and o.mode), "overwrite")
     try:

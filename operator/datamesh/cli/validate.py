@@ -2,7 +2,12 @@
 
 Schema problems come first; a schema-valid Domain or DataProduct is then checked against every GovernancePolicy
 (those in DIR and those among FILE). Violations of a Deny policy fail validation; violations of an Audit policy
-are printed and marked `(audit)` but do not change the exit code.
+are printed and marked `(audit)` but do not change the exit code. Locations and namespaces are checked across
+the manifests given, as admission checks them against the cluster (datamesh.placement): a product's table inside
+its domain's storage and apart from every other table, source and domain storage; a Domain's namespace neither a
+system one, the operator's (DATAMESH_NAMESPACE, default datamesh-system), a reserved one
+(DATAMESH_RESERVED_NAMESPACES) nor another Domain's. A product whose Domain is not among the manifests has only
+the spelling of its locations checked.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import yaml
 from pydantic import BaseModel
 
 from datamesh.api import DataProduct, Domain, GovernancePolicy
+from datamesh.api.entrypoints import entry_point_problems
+from datamesh.controller.config import OperatorConfig
 from datamesh.governance import Violation, check_domain, check_policy, check_product, policy_name
 from datamesh.manifests import Document, Problem, load_documents, parse, validate_body
+from datamesh.placement import domain_problems, namespace_problems, product_problems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +91,21 @@ def _policy_problems(checked: list[Checked]) -> None:
         item.problems.extend(str(problem) for problem in check_policy(item.model))
 
 
+def _placement_problems(checked: list[Checked]) -> None:
+    domains = {item.model.name: item.model for item in checked if isinstance(item.model, Domain)}
+    products = [item.model for item in checked if isinstance(item.model, DataProduct)]
+    config = OperatorConfig()
+    for item in checked:
+        if isinstance(item.model, DataProduct):
+            item.problems.extend(product_problems(item.model, domains, products))
+            transform = item.model.spec.transform
+            if transform is not None and transform.python is not None:
+                item.problems.extend(entry_point_problems(transform.python, config.python_transform_modules))
+        elif isinstance(item.model, Domain):
+            item.problems.extend(domain_problems(item.model, domains, products))
+            item.problems.extend(namespace_problems(item.model, domains, config.namespace, config.reserved_namespaces))
+
+
 def _file_violations(item: Checked, violations: list[Violation]) -> None:
     for violation in violations:
         if violation.denies:
@@ -108,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             _file_violations(item, check_product(policies, item.model))
         elif isinstance(item.model, Domain):
             _file_violations(item, check_domain(policies, item.model))
+    _placement_problems(checked)
     failed = 0
     for item in checked:
         if item.problems:

@@ -133,13 +133,32 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 # the reconciler's Validated/Compliant conditions catch what the webhook would have refused; a webhook must
 # never make the cluster unusable (kopf docs/admission.rst).
 def admit_product(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    policies = _runtime(memo).cache.world.policies.values()
-    _refuse(review.review_product(dict(body), _old(kwargs), policies), "DataProduct")
+    runtime = _runtime(memo)
+    world = runtime.cache.world
+    problems = review.review_product(
+        dict(body),
+        _old(kwargs),
+        world.policies.values(),
+        domains=world.domains,
+        products=world.products.values(),
+        python_modules=runtime.config.python_transform_modules,
+    )
+    _refuse(problems, "DataProduct")
 
 
 def admit_domain(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    policies = _runtime(memo).cache.world.policies.values()
-    _refuse(review.review_domain(dict(body), _old(kwargs), policies), "Domain")
+    runtime = _runtime(memo)
+    world = runtime.cache.world
+    problems = review.review_domain(
+        dict(body),
+        _old(kwargs),
+        world.policies.values(),
+        domains=world.domains,
+        products=world.products.values(),
+        operator_namespace=runtime.config.namespace,
+        reserved_namespaces=runtime.config.reserved_namespaces,
+    )
+    _refuse(problems, "Domain")
 
 
 def admit_policy(body: kopf.Body, **kwargs: Any) -> None:

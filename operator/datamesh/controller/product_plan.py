@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from datamesh import placement
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import BuildInfo, DataProductStatus
 from datamesh.api.durations import format_duration
+from datamesh.api.entrypoints import entry_point_problems
 from datamesh.build.contract import BuildRequest, BuildResult
 from datamesh.controller import conditions as cond
 from datamesh.controller import scheduling
@@ -34,7 +36,8 @@ RETRYABLE = {
     "Unschedulable",
     "DevNodeRestarted",
     "PodDeleted",
-    "JobDeleted",
+    cond.JOB_DELETED,
+    cond.VERIFICATION_FAILED,
 }
 
 Compliance = Callable[[DataProduct, World], tuple[bool, bool, str]]
@@ -129,7 +132,7 @@ def plan_product(
         # Reporting "Pending" here made every new product's status flap Building -> Pending -> Building.
         running = status.last_build
 
-    validated = _validate(product, world)
+    validated = _validate(product, world, config)
     desired.append(validated)
     compliant, blocking, violations = compliance(product, world)
     desired.append(
@@ -191,6 +194,22 @@ def plan_product(
     return plan
 
 
+def run_id_for(product_uid: str, job: str) -> str:
+    """A build's run id: derived from the product's uid and the Job's name, so the operator can recompute the id it
+    expects in the table's log instead of believing whatever a Job or pod says."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{product_uid}/{job}"))
+
+
+def job_to_confirm(status: DataProductStatus | None, known_jobs: set[str], now: datetime, grace: float) -> str | None:
+    """The build Job the status says is running but no watch event has shown for `grace` seconds since it started:
+    deleted while the operator was away, or just not seen yet. The caller asks the API server which."""
+    last = status.last_build if status else None
+    if last is None or last.outcome != "Running" or not last.job or last.job in known_jobs:
+        return None
+    started = last.started_at or now
+    return last.job if (now - started).total_seconds() >= grace else None
+
+
 def _awaiting_watch(status: DataProductStatus, jobs: list[JobView]) -> bool:
     last = status.last_build
     return last is not None and last.outcome == "Running" and all(job.name != last.job for job in jobs)
@@ -205,7 +224,7 @@ def _created(product: DataProduct, now: datetime) -> datetime:
     return now
 
 
-def _validate(product: DataProduct, world: World) -> cond.Desired:
+def _validate(product: DataProduct, world: World, config: OperatorConfig) -> cond.Desired:
     domain = world.domains.get(product.spec.domain)
     if domain is None:
         return cond.Desired(cond.VALIDATED, "False", "DomainNotFound", f"domain {product.spec.domain!r} does not exist")
@@ -216,6 +235,14 @@ def _validate(product: DataProduct, world: World) -> cond.Desired:
             "WrongNamespace",
             f"domain {domain.name!r} owns namespace {domain.namespace_name!r}; create the product there",
         )
+    # The webhook may have been down (failurePolicy Ignore): a refused place never builds.
+    problems = placement.product_problems(product, world.domains, world.products.values(), seniority=True)
+    if problems:
+        return cond.Desired(cond.VALIDATED, "False", "LocationConflict", "; ".join(problems))
+    python = product.spec.transform.python if product.spec.transform else None
+    refused = entry_point_problems(python, config.python_transform_modules) if python else []
+    if refused:
+        return cond.Desired(cond.VALIDATED, "False", "TransformNotAllowed", "; ".join(refused))
     return cond.Desired(cond.VALIDATED, "True", "Valid", "the contract is valid")
 
 
@@ -363,12 +390,14 @@ def _launch(
         name=product.name,
         domain=product.spec.domain,
         generation=generation,
-        run_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{product.metadata.get('uid', '')}/{name}")),
+        run_id=run_id_for(str(product.metadata.get("uid", "")), name),
         trigger=trigger.kind,
         spec=product.spec,
         inputs=resolution.inputs,
         output_location=location,
+        storage_root=domain.spec.storage.location,
         no_op=config.noop_builds,
+        product_uid=str(product.metadata.get("uid", "")),
     )
     plan.create_job = build_job(
         product,
