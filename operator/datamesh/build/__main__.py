@@ -2,13 +2,15 @@
 
 Reads the BuildRequest from `--request FILE` or the DATAMESH_BUILD_REQUEST environment variable, prints the
 BuildResult as JSON on stdout, writes it (compacted to 4096 bytes) to /dev/termination-log when that is
-writable, and exits 0 only when the product was published.
+writable, and exits 0 only when the product was published. A request with `"action": "delete"` is a
+DeleteRequest from a deletion Job instead (`datamesh.build.delete`): exit 0 only when the table is gone.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,7 +19,14 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from datamesh.build.contract import REQUEST_ENV, TERMINATION_LOG, BuildRequest, BuildResult
+from datamesh.build.contract import (
+    REQUEST_ENV,
+    TERMINATION_LOG,
+    TERMINATION_MESSAGE_LIMIT,
+    BuildRequest,
+    BuildResult,
+    DeleteRequest,
+)
 from datamesh.build.errors import one_line
 
 
@@ -54,7 +63,7 @@ def write_termination_log(result: BuildResult, path: str = TERMINATION_LOG) -> b
     return True
 
 
-def load_request(path: str | None, environ: dict[str, str] | None = None) -> BuildRequest:
+def load_request(path: str | None, environ: dict[str, str] | None = None) -> BuildRequest | DeleteRequest:
     env = os.environ if environ is None else environ
     if path:
         with open(path, encoding="utf-8") as stream:
@@ -63,7 +72,10 @@ def load_request(path: str | None, environ: dict[str, str] | None = None) -> Bui
         text = env[REQUEST_ENV]
     else:
         raise ValueError(f"no build request: pass --request FILE or set {REQUEST_ENV}")
-    return BuildRequest.from_json(text)
+    loaded = json.loads(text)
+    if isinstance(loaded, dict) and loaded.get("action") == "delete":
+        return DeleteRequest.model_validate(loaded)
+    return BuildRequest.model_validate(loaded)
 
 
 def _invalid(error: Exception) -> BuildResult:
@@ -95,12 +107,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             request = load_request(args.request)
         except (OSError, ValueError) as error:
             return emit(_invalid(error), stdout, args.termination_log)
+        if isinstance(request, DeleteRequest):
+            return _delete(request, stdout, args.termination_log)
         from datamesh.build.runner import run_build
 
         def progress(line: str) -> None:
             print(f"[{request.name}] {line}", file=sys.stderr, flush=True)
 
         return emit(run_build(request, progress=progress), stdout, args.termination_log)
+
+
+def _delete(request: DeleteRequest, stdout: TextIO, termination_log: str) -> int:
+    from datamesh.build.delete import run_delete
+
+    print(f"[{request.name}] deleting the table at {request.location}", file=sys.stderr, flush=True)
+    result = run_delete(request)
+    text = result.to_json()
+    stdout.write(text + "\n")
+    stdout.flush()
+    _write_text(termination_log, text[:TERMINATION_MESSAGE_LIMIT])
+    return 0 if result.succeeded else 1
+
+
+def _write_text(path: str, text: str) -> None:
+    if path.startswith("/dev/") and not os.path.exists(path):
+        return
+    with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
 
 
 if __name__ == "__main__":

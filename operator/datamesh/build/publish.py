@@ -70,8 +70,14 @@ class Staging:
     """True once a metadata-only commit of the files was attempted and may have landed: they may be table data."""
 
 
-def commit_metadata(run_id: str, score: float, checks: list[dict[str, Any]], versions: dict[str, int]) -> str:
-    return json.dumps({"runId": run_id, "qualityScore": score, "checks": checks, "inputVersions": versions})
+def commit_metadata(
+    run_id: str, score: float, checks: list[dict[str, Any]], versions: dict[str, int], *, product_uid: str
+) -> str:
+    """The commit's `userMetadata`. The operator trusts a publish only when the table's log holds a commit with
+    this run id and product uid (controller/verify.py), and deletes only tables whose commits carry the uid."""
+    return json.dumps(
+        {"runId": run_id, "productUid": product_uid, "qualityScore": score, "checks": checks, "inputVersions": versions}
+    )
 
 
 def write_staged(spark: SparkSession, frame: DataFrame, path: str) -> None:

@@ -23,6 +23,20 @@ READY = "Ready"
 CATALOG_SYNCED = "CatalogSynced"
 PRODUCT_SUMMARY_OF = (VALIDATED, COMPLIANT, INPUTS_READY, BUILT, QUALITY_PASSED, FRESH)
 
+# Reasons for results the operator checks rather than believes, and for deletions carried out by Jobs.
+#: A build claimed a publish its table's Delta log does not show (Built=False; not retried).
+RESULT_MISMATCH = "ResultMismatch"
+#: The table's log could not be read to check a claimed publish (Built=False; retried like StorageError).
+VERIFICATION_FAILED = "VerificationFailed"
+#: The build Job vanished before it finished (deleted, possibly while the operator was away; retried).
+JOB_DELETED = "JobDeleted"
+#: deletionPolicy Delete: the deletion Job is removing the published table (Ready=False while it runs).
+DELETING = "Deleting"
+#: The deletion Job failed; retried with backoff, the finalizer stays (Ready=False, Warning Event).
+DELETION_FAILED = "DeletionFailed"
+#: The deletion Job refused a location outside the domain's storage or a table that is not the product's.
+LOCATION_REFUSED = "LocationRefused"
+
 
 @dataclass(frozen=True)
 class Desired:

@@ -6,9 +6,9 @@ decisions are made by the pure planners, so this module is about I/O, ordering a
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-import os
 from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,20 +19,28 @@ from datamesh.api.dataproduct import DataProductStatus
 from datamesh.api.domain import DomainStatus
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
-from datamesh.controller import jobviews, metrics
+from datamesh.controller import deletion, jobviews, metrics
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
-from datamesh.controller.graph import AccessDecider, allow_all
+from datamesh.controller.graph import AccessDecider, allow_all, output_location
 from datamesh.controller.kube import ApiError, Kube
-from datamesh.controller.product_plan import Compliance, JobView, always_compliant, plan_product
+from datamesh.controller.product_plan import (
+    Compliance,
+    JobView,
+    always_compliant,
+    job_to_confirm,
+    plan_product,
+    run_id_for,
+)
+from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
 
 logger = logging.getLogger("datamesh.controller")
 if TYPE_CHECKING:
     from datamesh.controller.catalog_link import CatalogLink
 
-FORCE_DELETE_ANNOTATION = "datamesh.dev/force-delete"
+FORCE_DELETE_ANNOTATION = deletion.FORCE_DELETE_ANNOTATION
 #: Only products whose deletion has work left that cannot be done once the object is gone (deleting the
 #: published data, deletionPolicy Delete) carry a finalizer. Everything else needs none: build Jobs go with
 #: their owner through garbage collection and the catalog entry goes on the DELETED event (or, for deletes
@@ -41,6 +49,9 @@ FORCE_DELETE_ANNOTATION = "datamesh.dev/force-delete"
 #: finalizer from objects none of its handlers need it on.
 DATA_FINALIZER = "datamesh.dev/delete-published-data"
 RESULT_GRACE_SECONDS = 30
+#: A build the status says is running, whose Job no watch event has shown for this long after it was started, is
+#: looked up (GET): deleted while the operator was away, it becomes a retryable JobDeleted failure.
+JOB_WATCH_GRACE_SECONDS = 30
 
 
 class DomainInUse(Exception):
@@ -70,6 +81,8 @@ class Runtime:
         self.catalog: CatalogLink | None = None
         # Termination messages of finished build pods, read once: a pod may be gone by the next reconcile.
         self._messages: dict[tuple[str, str], str] = {}
+        # What the table's log says of a finished build's claimed publish, checked once per build.
+        self._verifications: dict[tuple[str, str], Verification] = {}
 
     def enqueue_all_products(self) -> None:
         for namespace, name in list(self.cache.world.products):
@@ -129,6 +142,7 @@ class Runtime:
         if event_type == "DELETED":
             meta = body.get("metadata", {})
             self._messages.pop((meta.get("namespace", ""), meta.get("name", "")), None)
+            self._verifications.pop((meta.get("namespace", ""), meta.get("name", "")), None)
         before = self.cache.cached_job(body)
         key = self.cache.put_job(body, deleted=event_type == "DELETED")
         # A running Job's status changes often (active, ready, pod counts) without telling a planner anything:
@@ -162,13 +176,22 @@ class Runtime:
             await self._reconcile_invalid(invalid.body, "; ".join(str(p) for p in invalid.problems))
             return None
         product = self.cache.world.products.get(key)
-        if product is None or await self._deleting(key, product):
+        if product is None:
             return None
+        if product.metadata.get("deletionTimestamp"):
+            return await self._finalize(key, product)
+        if product.spec.deletion_policy == "Delete":
+            # Before the first build, so no published data can ever outlive its product.
+            await self._set_finalizer(product.metadata, present=True)
         current = now()
         views = [await self._job_view(job, current) for job in self.cache.jobs_of(key)]
         lost = self.cache.lost_job_of(key)
         if lost is not None:
             views.append(jobviews.lost(lost, now=current))
+        else:
+            missing = job_to_confirm(product.status, {v.name for v in views}, current, JOB_WATCH_GRACE_SECONDS)
+            if missing is not None:
+                views.append(await self._confirm_job(product, missing, current))
         plan = plan_product(
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
@@ -214,8 +237,9 @@ class Runtime:
     async def _job_view(self, job: dict[str, Any], current: datetime) -> JobView:
         """The job, with its pod's termination message once it finished, or whether it is stuck Pending."""
         meta = job.get("metadata", {})
-        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        namespace, name, uid = meta.get("namespace", ""), meta.get("name", ""), str(meta.get("uid", ""))
         message: str | None = None
+        verification: Verification | None = None
         unschedulable = False
         fetched = False
         pods_left = True
@@ -226,15 +250,17 @@ class Runtime:
             if last is None or last.job != name or last.outcome in (None, "Running"):
                 message = self._messages.get((namespace, name))
                 if message is None:
-                    message, pods_left = await self._pod_message(namespace, name)
+                    message, pods_left = await self._pod_message(namespace, uid)
                 fetched = True
                 if message is not None:
                     self._messages[(namespace, name)] = message
+                    verification = await self._verify(product, name, message)
         else:
             created = jobviews.parse_time(meta.get("creationTimestamp")) or current
             if current - created > timedelta(seconds=self.config.pending_timeout_seconds):
-                unschedulable = await self._pods_pending(namespace, name)
-        view = jobviews.view(job, pod_message=message, unschedulable=unschedulable, now=current)
+                unschedulable = await self._pods_pending(namespace, uid)
+        view = jobviews.view(job, pod_message=message, unschedulable=unschedulable, now=current,
+                             verification=verification, accept_noop=self.config.noop_builds)  # fmt: skip
         if fetched and message is None and not pods_left:
             # The pod is gone (deleted while running, or evicted): no result will ever come. A distinct,
             # retryable reason, so the build is retried instead of waiting for nothing.
@@ -247,9 +273,40 @@ class Runtime:
                 return dataclasses.replace(view, result_pending=True)
         return view
 
-    async def _pod_message(self, namespace: str, job: str) -> tuple[str | None, bool]:
+    async def _verify(self, product: DataProduct | None, job: str, message: str) -> Verification | None:
+        """What the table's log says of a claimed publish (None when nothing is claimed), checked once per build."""
+        result = jobviews.parse_result(message)
+        if product is None or not jobviews.claims_publish(result):
+            return None
+        cached = self._verifications.get((product.namespace or "", job))
+        if cached is not None:
+            return cached
+        location = output_location(product, self.cache.world) or ""
+        run_id = run_id_for(str(product.metadata.get("uid", "")), job)
+        verification = await asyncio.to_thread(
+            verify_publication,
+            location,
+            run_id,
+            str(product.metadata.get("uid", "")),
+            claimed_version=result.table_version if result is not None else None,
+        )
+        if isinstance(verification, Mismatch):
+            logger.warning("job %s: claimed publish not verified: %s", job, verification.message,
+                           extra={"product": product.name, "namespace": product.namespace, "job": job,
+                                  "reason": verification.reason})  # fmt: skip
+        self._verifications[(product.namespace or "", job)] = verification
+        return verification
+
+    async def _job_pods(self, namespace: str, job_uid: str) -> list[dict[str, Any]]:
+        """The pods the Job controller made for the Job with this uid; a pod merely labelled `job-name` is not."""
+        if not job_uid:
+            return []
+        selector = f"{jobviews.CONTROLLER_UID_LABELS[0]}={job_uid}"
+        return jobviews.build_pods(await self.kube.list("v1", "Pod", namespace, label_selector=selector), job_uid)
+
+    async def _pod_message(self, namespace: str, job_uid: str) -> tuple[str | None, bool]:
         """The newest termination message of the job's pods, and whether any pod is left."""
-        pods = await self.kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
+        pods = await self._job_pods(namespace, job_uid)
         pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
         for pod in reversed(pods):
             message = jobviews.termination_message(pod)
@@ -257,9 +314,27 @@ class Runtime:
                 return message, True
         return None, bool(pods)
 
-    async def _pods_pending(self, namespace: str, job: str) -> bool:
-        pods = await self.kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
+    async def _pods_pending(self, namespace: str, job_uid: str) -> bool:
+        pods = await self._job_pods(namespace, job_uid)
         return bool(pods) and all((p.get("status") or {}).get("phase") == "Pending" for p in pods)
+
+    async def _confirm_job(self, product: DataProduct, name: str, current: datetime) -> JobView:
+        """The running build the cache has not seen: the Job as the API server has it, or a JobDeleted failure."""
+        last = product.status.last_build if product.status else None
+        assert last is not None
+        namespace = product.namespace or ""
+        try:
+            job = await self.kube.get("batch/v1", "Job", name, namespace)
+        except ApiError as error:
+            if not error.not_found:
+                raise
+            logger.warning("build job %s/%s is gone; retrying the build", namespace, name)
+            return jobviews.vanished(last, now=current, message=f"the build Job {name} was deleted before it finished")
+        owners = (job.get("metadata") or {}).get("ownerReferences") or []
+        if not any(o.get("controller") is True and o.get("uid") == product.metadata.get("uid") for o in owners):
+            return jobviews.vanished(last, now=current, message=f"job {name} exists but is not this product's build")
+        self.cache.put_job(job)
+        return await self._job_view(job, current)
 
     async def _patch_product_status(self, product: DataProduct, status: DataProductStatus) -> None:
         new = status.to_wire()
@@ -305,17 +380,14 @@ class Runtime:
         else:
             await self._write_invalid_status(body, message)
 
-    async def _deleting(self, key: ProductKey, product: DataProduct) -> bool:
-        """Run the finalizer of a product being deleted (True), or make sure it has one if it needs it."""
-        if product.metadata.get("deletionTimestamp"):
-            if DATA_FINALIZER in (product.metadata.get("finalizers") or []):
-                await self.finalize_product(key)
-                await self._set_finalizer(product.metadata, present=False)
-            return True
-        if product.spec.deletion_policy == "Delete":
-            # Before the first build, so no published data can ever outlive its product.
-            await self._set_finalizer(product.metadata, present=True)
-        return False
+    async def _finalize(self, key: ProductKey, product: DataProduct) -> float | None:
+        """The finalizer of a product being deleted: its data goes through a deletion Job, then the finalizer."""
+        if DATA_FINALIZER not in (product.metadata.get("finalizers") or []):
+            return None
+        requeue = await self.finalize_product(key)
+        if requeue is None:
+            await self._set_finalizer(product.metadata, present=False)
+        return requeue
 
     async def _set_finalizer(self, meta: dict[str, Any], *, present: bool) -> None:
         finalizers = list(meta.get("finalizers") or [])
@@ -336,18 +408,61 @@ class Runtime:
         if present:
             self.cache.remember_product(written)
 
-    async def finalize_product(self, key: ProductKey) -> None:
-        """Deletion under deletionPolicy Delete: stop running builds, delete the published data."""
+    async def finalize_product(self, key: ProductKey) -> float | None:
+        """Deletion under deletionPolicy Delete: stop running builds, delete the published data with a deletion Job.
+        None once done (the finalizer may go), else when to look again."""
         for job in self.cache.jobs_of(key):
             if not jobviews.is_finished(job):
                 await self.kube.delete("batch/v1", "Job", job["metadata"]["name"], key[0])
         product = self.cache.world.products.get(key)
-        if product is not None and product.spec.deletion_policy == "Delete":
-            location = (product.status.location if product.status else None) or ""
-            _delete_local_table(location)
+        if product is not None:
+            requeue = await self._delete_data(product)
+            if requeue is not None:
+                return requeue
         if self.catalog is not None:
             # Best effort: while the catalog is down the delete lands later, through converge.
             await self.catalog.drop_product(*key)
+        return None
+
+    async def _delete_data(self, product: DataProduct) -> float | None:
+        """One step of the deletion Job's life (see controller/deletion.py); None when the data is dealt with."""
+        namespace = product.namespace or ""
+        uid = str(product.metadata.get("uid", ""))
+        jobs: list[dict[str, Any]] = []
+        failure: str | None = None
+        if product.spec.deletion_policy == "Delete" and uid:
+            selector = f"{deletion.LABEL_DELETES}={uid}"
+            jobs = deletion.ours(await self.kube.list("batch/v1", "Job", namespace, label_selector=selector), product)
+            newest = deletion.newest(jobs)
+            if newest is not None and jobviews.job_condition(newest, "Failed") is not None:
+                message, _ = await self._pod_message(namespace, str(newest["metadata"].get("uid", "")))
+                failure = deletion.failure_text(message)
+        domain = self.cache.world.domains.get(product.spec.domain)
+        location = output_location(product, self.cache.world)
+        plan = deletion.plan_deletion(product, domain, location, jobs, now(), self.config, failure=failure)
+        involved = {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": product.metadata}
+        for name in plan.delete_jobs:
+            await self.kube.delete("batch/v1", "Job", name, namespace)
+        if plan.create_job is not None:
+            try:
+                await self.kube.create(plan.create_job)
+            except ApiError as error:
+                if not error.conflict:
+                    # E.g. the namespace is terminating: say so, keep the finalizer, try again later.
+                    message = f"cannot start the deletion Job: {error.message}"
+                    plan.ready = cond.Desired(cond.READY, "False", cond.DELETION_FAILED, message)
+                    plan.events = [deletion.PlannedEvent("Warning", cond.DELETION_FAILED, message[:1024])]
+                    plan.requeue_after = 30
+        for event in plan.events:
+            self.events.record(involved, event.type, event.reason, event.message)
+            logger.info(event.message, extra={"product": product.name, "namespace": namespace, "reason": event.reason})
+        if plan.ready is not None:
+            old = product.status or DataProductStatus()
+            status = old.model_copy(deep=True)
+            generation = int(product.metadata.get("generation") or 0)
+            status.conditions = cond.merge(old.conditions, [plan.ready], generation=generation, now=now())
+            await self._patch_product_status(product, status)
+        return None if plan.done else (plan.requeue_after or deletion.POLL_SECONDS)
 
     # ------------------------------------------------------------------ domains
     async def reconcile_domain(self, name: str) -> float | None:
@@ -434,13 +549,3 @@ def _storage_condition(domain: Domain) -> cond.Desired:
     except OSError as error:
         # The operator may run where the lake is not mounted (in-cluster); build pods create it then.
         return cond.Desired("StorageReady", "True", "Deferred", f"{location}: created by the first build ({error})")
-
-
-def _delete_local_table(location: str) -> None:
-    if not location or "://" in location:
-        return
-    import shutil
-
-    path = Path(location)
-    if path.is_dir() and (path / "_delta_log").is_dir() and os.access(path.parent, os.W_OK):
-        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,292 @@
+"""deletionPolicy Delete: the Job that removes a product's table where the data is, and the finalizer's plan.
+
+The operator process does not see the lake (it is mounted in build pods, or is an object store whose credentials
+belong to the builds), so deleting from the operator silently did nothing while the finalizer went. Instead the
+finalizer runs `python -m datamesh.build` with a DeleteRequest in a Job of the domain namespace: the build pods'
+image, service account and security context, and storage access to the product's own table only. The
+finalizer stays until such a Job succeeded; a failed one is shown (Ready=False, reason DeletionFailed, a Warning
+Event) and retried with backoff. Everything here is pure; runtime.py lists the Jobs and carries out the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from datamesh.api import DataProduct
+from datamesh.api.domain import Domain
+from datamesh.build.contract import REQUEST_ENV, BuildRequest, DeleteRequest
+from datamesh.controller import conditions as cond
+from datamesh.controller.config import PASSED_TO_BUILDS, OperatorConfig
+from datamesh.controller.jobs import (
+    ANNOTATION_ATTEMPT,
+    BUILD_UID,
+    IMAGE_HOME,
+    LABEL_PRODUCT,
+    MANAGED_BY,
+    SCRATCH,
+    _resources,
+    _volume_mounts,
+)
+
+#: Marks a deletion Job and names the product (by uid) it deletes. Not LABEL_PRODUCT: the build-Job cache and
+#: the build planner must never take a deletion Job for a build.
+LABEL_DELETES = "datamesh.dev/deletes"
+COMPONENT = "delete"
+FORCE_DELETE_ANNOTATION = "datamesh.dev/force-delete"
+#: Poll interval while a deletion Job runs (deletion Jobs are not in the watched build-Job cache).
+POLL_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 600.0
+
+EventType = Literal["Normal", "Warning"]
+
+
+def deletion_job_name(product: str, uid: str, attempt: int) -> str:
+    """`<product>-del-<hash of uid>[-<attempt>]`: a product recreated under the same name gets new Jobs."""
+    digest = hashlib.sha256(uid.encode()).hexdigest()[:6]
+    name = f"{product}-del-{digest}"
+    return name if attempt <= 1 else f"{name}-{attempt}"
+
+
+Volumes = list[dict[str, Any]]
+
+
+def table_storage(
+    product: DataProduct, domain: Domain, location: str, config: OperatorConfig
+) -> tuple[Volumes, Volumes]:
+    """(volumes, volumeMounts) of the product's own table folder, read-write, exactly as its build pods mount it
+    (jobs.py), with no input of it and nothing else of the lake. An object store needs none."""
+    request = BuildRequest(namespace=domain.namespace_name, name=product.name, domain=domain.name, run_id="delete",
+                           spec=product.spec, inputs=[], output_location=location)  # fmt: skip
+    storage = _volume_mounts(request, domain, config)
+    # Not storage.create: the build's init container creates a missing table folder; a deletion must not.
+    return storage.volumes, storage.mounts
+
+
+def deletion_job(
+    product: DataProduct, domain: Domain, location: str, config: OperatorConfig, *, attempt: int
+) -> dict[str, Any]:
+    """The batch/v1 Job running `python -m datamesh.build` with a DeleteRequest for the product's table."""
+    namespace = domain.namespace_name
+    uid = str(product.metadata.get("uid", ""))
+    request = DeleteRequest(
+        namespace=namespace,
+        name=product.name,
+        domain=domain.name,
+        product_uid=uid,
+        location=location,
+        storage_root=domain.spec.storage.location,
+    )
+    labels = {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/component": COMPONENT,
+              LABEL_DELETES: uid}  # fmt: skip
+    volumes, mounts = table_storage(product, domain, location, config)
+    # Scratch space as in build pods (read-only root filesystem): Spark needs it for an object-store deletion.
+    volumes = [*volumes, {"name": "scratch", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
+    mounts = [*mounts, {"name": "scratch", "mountPath": SCRATCH}, {"name": "home", "mountPath": IMAGE_HOME}]
+    env = [
+        {"name": REQUEST_ENV, "value": request.to_json()},
+        # Only an object-store deletion starts Spark: a local session, whatever the product's executors are.
+        {"name": "DATAMESH_SPARK_CONF", "value": json.dumps({**config.spark_defaults, "spark.master": "local[1]"})},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "TMPDIR", "value": SCRATCH},
+        {"name": "SPARK_LOCAL_DIRS", "value": SCRATCH},
+        *({"name": k, "value": v} for k, v in sorted(config.build_env.items()) if k in PASSED_TO_BUILDS),
+    ]
+    # The build container's security context (jobs.build_job).
+    security = {"runAsNonRoot": True, "runAsUser": BUILD_UID, "runAsGroup": BUILD_UID, "readOnlyRootFilesystem": True,
+                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": deletion_job_name(product.name, uid, attempt),
+            "namespace": namespace,
+            "labels": labels,
+            # The product's name as an annotation, not a label: see LABEL_DELETES.
+            "annotations": {ANNOTATION_ATTEMPT: str(attempt), LABEL_PRODUCT: product.name,
+                            "datamesh.dev/location": location},  # fmt: skip
+            # No ownerReference to the product: a foreground deletion of the product would delete this Job before
+            # it ran. ttlSecondsAfterFinished cleans it up instead.
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": config.default_build_timeout_seconds,
+            "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": config.builder_service_account,
+                    # A deletion talks to no Kubernetes API (its Spark, if any, runs in local mode).
+                    "automountServiceAccountToken": False,
+                    "restartPolicy": "Never",
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": BUILD_UID, "runAsGroup": BUILD_UID,
+                                        "fsGroup": BUILD_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [
+                        {
+                            "name": "delete",
+                            "image": config.image,
+                            "imagePullPolicy": config.image_pull_policy,
+                            "command": ["python", "-m", "datamesh.build"],
+                            "env": env,
+                            "resources": _resources(domain.spec.compute.driver),
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
+                            "volumeMounts": mounts,
+                            "securityContext": security,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass
+class DeletionPlan:
+    """What the finalizer does now: finish, or start/replace a deletion Job, and what the product shows."""
+
+    done: bool = False
+    create_job: dict[str, Any] | None = None
+    delete_jobs: list[str] = field(default_factory=list)
+    ready: cond.Desired | None = None
+    events: list[PlannedEvent] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def _attempt(job: dict[str, Any]) -> int:
+    try:
+        return int(((job.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ATTEMPT, "1"))
+    except ValueError:
+        return 0
+
+
+def _state(job: dict[str, Any]) -> tuple[str, datetime | None]:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True" or condition.get("type") not in ("Complete", "Failed"):
+            continue
+        raw = condition.get("lastTransitionTime")
+        stamp = datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
+        return str(condition["type"]), stamp
+    return "Running", None
+
+
+def ours(jobs: list[dict[str, Any]], product: DataProduct) -> list[dict[str, Any]]:
+    """The deletion Jobs of this very product: its uid's label and the name this module gives them."""
+    uid = str(product.metadata.get("uid", ""))
+    found = []
+    for job in jobs:
+        meta = job.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(LABEL_DELETES) != uid or labels.get("app.kubernetes.io/component") != COMPONENT:
+            continue
+        if meta.get("name") == deletion_job_name(product.name, uid, _attempt(job)):
+            found.append(job)
+    return found
+
+
+def newest(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The deletion Job of the highest attempt."""
+    return max(jobs, key=_attempt, default=None)
+
+
+def backoff(config: OperatorConfig, attempt: int) -> float:
+    return float(min(MAX_BACKOFF_SECONDS, config.retry_backoff_seconds * 2 ** max(0, attempt - 1)))
+
+
+def plan_deletion(
+    product: DataProduct,
+    domain: Domain | None,
+    location: str | None,
+    jobs: list[dict[str, Any]],
+    now: datetime,
+    config: OperatorConfig,
+    *,
+    failure: str | None = None,
+) -> DeletionPlan:
+    """The finalizer's next step for a product being deleted. `jobs` are its deletion Jobs (see `ours`), `failure`
+    the termination message of the newest one if it failed."""
+    plan = DeletionPlan()
+    status = product.status
+    old_ready = cond.find(status.conditions, cond.READY) if status else None
+    annotations = product.metadata.get("annotations") or {}
+    if product.spec.deletion_policy != "Delete":
+        plan.done = True  # Retain: the table stays
+        return plan
+    if annotations.get(FORCE_DELETE_ANNOTATION) == "true":
+        plan.done = True
+        kept = f"{FORCE_DELETE_ANNOTATION}: the published table at {location} is kept"
+        plan.events.append(PlannedEvent("Warning", "DeletionSkipped", kept))
+        return plan
+    if status is None or (status.last_build is None and status.table_version is None):
+        plan.done = True  # no build ever ran: nothing was written
+        return plan
+
+    def show(reason: str, message: str) -> None:
+        plan.ready = cond.Desired(cond.READY, "False", reason, message)
+        shown = (old_ready.reason, old_ready.message) if old_ready is not None else None
+        if reason == cond.DELETION_FAILED and shown != (reason, message):
+            plan.events.append(PlannedEvent("Warning", cond.DELETION_FAILED, message[:1024]))
+
+    if domain is None or not location:
+        show(
+            cond.DELETION_FAILED,
+            f"cannot locate the published table: domain {product.spec.domain!r} not found; "
+            f"restore it, or annotate {FORCE_DELETE_ANNOTATION}=true to keep the table",
+        )
+        plan.requeue_after = 60
+        return plan
+    latest = newest(jobs)
+    if latest is None:
+        plan.create_job = deletion_job(product, domain, location, config, attempt=1)
+        show(cond.DELETING, f"deleting the published table at {location} (job {plan.create_job['metadata']['name']})")
+        plan.events.append(PlannedEvent("Normal", "DeletionStarted", f"deleting the published table at {location}"))
+        plan.requeue_after = POLL_SECONDS
+        return plan
+    name = str(latest["metadata"]["name"])
+    state, finished_at = _state(latest)
+    if state == "Complete":
+        plan.done = True
+        return plan
+    if state == "Running":
+        show(cond.DELETING, f"deleting the published table at {location} (job {name})")
+        plan.requeue_after = POLL_SECONDS
+        return plan
+    attempt = _attempt(latest)
+    retry_at = (finished_at or now) + timedelta(seconds=backoff(config, attempt))
+    text = (failure or "the deletion pod ended without a message").strip().splitlines()
+    message = f"deletion job {name} failed: {text[-1] if text else ''}"
+    show(cond.DELETION_FAILED, f"{message}; retrying at {retry_at.isoformat(timespec='seconds')}")
+    if now < retry_at:
+        plan.requeue_after = max(0.5, (retry_at - now).total_seconds())
+        return plan
+    plan.create_job = deletion_job(product, domain, location, config, attempt=attempt + 1)
+    plan.delete_jobs.append(name)
+    plan.ready = cond.Desired(cond.READY, "False", cond.DELETING,
+                              f"retrying (attempt {attempt + 1}) after {message}")  # fmt: skip
+    plan.requeue_after = POLL_SECONDS
+    return plan
+
+
+def failure_text(message: str | None) -> str | None:
+    """The deletion pod's termination message as one line: `reason: message` of its JSON result, else as is."""
+    if not message:
+        return None
+    start = message.find("{")
+    try:
+        loaded = json.loads(message[start:]) if start >= 0 else None
+    except ValueError:
+        loaded = None
+    if isinstance(loaded, dict) and loaded.get("message"):
+        return f"{loaded.get('reason') or loaded.get('outcome')}: {loaded['message']}"
+    return message
