@@ -133,7 +133,8 @@ def test_failing_checks_leave_the_published_version_untouched(spark: Any, demo_l
     ("sql", "reason", "fragment"),
     [
         ("SELEC 1", "SqlError", "PARSE_SYNTAX_ERROR"),
-        ("SELECT * FROM no_such_view", "SqlError", "TABLE_OR_VIEW_NOT_FOUND"),
+        ("SELECT * FROM no_such_view", "SqlRefused", "table no_such_view"),
+        ("SELECT no_such_column FROM customers", "SqlError", "no_such_column"),
         ("SELECT customer_id FROM customers", "SchemaViolation", "column 'email' (declared string) is missing"),
         (
             "SELECT *, 1 AS session_count, 2L AS total_page_views, NULL AS last_session, 0L AS support_tickets,"
@@ -156,7 +157,10 @@ def test_failing_checks_leave_the_published_version_untouched(spark: Any, demo_l
             "column 'session_count': 2000 string value(s) cannot be cast to bigint",
         ),
     ],
-    ids=["syntax", "analysis", "missing-column", "extra-column", "uncastable-type", "uncastable-values"],
+    ids=[
+        "syntax", "undeclared-table", "analysis", "missing-column", "extra-column", "uncastable-type",
+        "uncastable-values",
+    ],  # fmt: skip
 )
 def test_bad_transforms_are_reported_in_one_line(
     spark: Any, demo_lake: DemoLake, tmp_path: Path, sql: str, reason: str, fragment: str

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 MESSAGE_LIMIT = 1000
+#: The reason of tenant SQL that the build's own check (datamesh.build.sqlguard) refuses to run.
+SQL_REFUSED = "SqlRefused"
 
 
 class BuildError(Exception):

@@ -171,7 +171,7 @@ def _with_spark(
     frame = spark.read.parquet(staged)
     values: dict[str, Any] = {}
     if metrics:
-        values.update(frame.agg(*quality.aggregates(checks, metrics)).collect()[0].asDict())
+        values.update(frame.agg(*quality.aggregates(checks, metrics, frame.columns)).collect()[0].asDict())
     for item in unique:
         values[f"duplicates.{item.index}"] = quality.duplicate_rows(frame, item.columns)
     return values

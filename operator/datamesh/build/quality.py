@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from datamesh.api.dataproduct import CheckResult, Column, QualityCheck
 from datamesh.api.durations import parse_duration
+from datamesh.build.errors import SQL_REFUSED, BuildError
+from datamesh.build.sqlguard import check_expression
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -216,8 +218,13 @@ def blocking_failures(results: Sequence[CheckResult]) -> list[CheckResult]:
     return [r for r in results if not r.passed and r.severity == "error"]
 
 
-def aggregates(plan: CheckPlan, metrics: Sequence[Metric] | None = None) -> list[SparkColumn]:
-    """The plan's metrics (or the given ones of them) as Spark aggregate columns named after the metrics."""
+def aggregates(
+    plan: CheckPlan, metrics: Sequence[Metric] | None = None, result_columns: Sequence[str] | None = None
+) -> list[SparkColumn]:
+    """The plan's metrics (or the given ones of them) as Spark aggregate columns named after the metrics.
+
+    `result_columns` are the result's columns, the only names a sql check may read (None: Spark's analysis reports
+    unknown names); a sql check that the build's SQL guard refuses raises BuildError (SqlRefused)."""
     from pyspark.sql import functions as F
 
     columns = []
@@ -232,13 +239,14 @@ def aggregates(plan: CheckPlan, metrics: Sequence[Metric] | None = None) -> list
         elif metric.kind == "min" and col is not None:
             expr = F.min(col)
         else:
-            expr = F.count_if(_violation(plan.checks[metric.check or 0].check))
+            expr = F.count_if(_violation(plan.checks[metric.check or 0].check, result_columns))
         columns.append(expr.alias(metric.name))
     return columns
 
 
-def _violation(check: QualityCheck) -> SparkColumn:
+def _violation(check: QualityCheck, columns: Sequence[str] | None = None) -> SparkColumn:
     """A row-level condition that is true where the row fails the check (nulls pass; completeness owns them)."""
+    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
     col = F.col(f"`{check.column}`") if check.column else None
@@ -251,6 +259,11 @@ def _violation(check: QualityCheck) -> SparkColumn:
     if check.type == "format" and col is not None:
         return col.isNotNull() & ~col.cast("string").rlike(str(check.pattern))
     if check.type == "sql":
+        # Tenant SQL: Spark's own parser checks it (sqlguard) before it becomes a column that anything runs.
+        spark = SparkSession.getActiveSession()
+        if spark is None:
+            raise BuildError(SQL_REFUSED, f"quality check {check.display_name!r}: no Spark session to check it with")
+        check_expression(spark, str(check.expression), check.display_name, columns)
         # A row satisfies the assertion only when it evaluates to true: null counts as a violation.
         return ~F.coalesce(F.expr(str(check.expression)).cast("boolean"), F.lit(False))
     raise ValueError(f"check {check.display_name!r} has no row-level condition")

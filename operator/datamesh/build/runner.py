@@ -161,7 +161,7 @@ def _stage(
         frame = frame.where(column.isNull() | (column >= F.lit(rule.cutoff)))
     measuring = measure.plan_measurement(checks, frame.dtypes, is_local(staged), quality.arrow_max_rows())
     try:
-        frame, quality_obs = _observe(frame, "quality", quality.aggregates(checks, measuring.observed))
+        frame, quality_obs = _observe(frame, "quality", quality.aggregates(checks, measuring.observed, frame.columns))
     except Exception as error:
         found = classify(error, "SqlError")
         raise BuildError(found.reason, f"quality checks of {request.name}: {found.message}") from error

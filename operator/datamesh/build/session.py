@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -76,6 +77,9 @@ def create_session(master: str | None = None, driver_memory: str | None = None) 
     """A new (or the running) Spark session with Delta Lake and the build settings."""
     from pyspark.sql import SparkSession
 
+    # Python UDFs (the PII masking) run in worker processes started from PYSPARK_PYTHON, else whatever `python3`
+    # is first on PATH: the build's own interpreter is the one with the project installed.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in spark_settings(master, driver_memory).items():
         builder = builder.config(key, value)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING
 
 from datamesh.api.dataproduct import Transform
+from datamesh.api.entrypoints import PYTHON_TRANSFORMS_ENV, entry_point_problems, parse_prefixes
+from datamesh.build import sqlguard
 from datamesh.build.errors import BuildError, classify
 
 if TYPE_CHECKING:
@@ -13,16 +16,25 @@ if TYPE_CHECKING:
 
 
 def run_transform(spark: SparkSession, transform: Transform, inputs: dict[str, DataFrame]) -> DataFrame:
-    """The (lazy) result frame. Parsing and analysis happen here, so SQL errors surface before any job runs."""
+    """The (lazy) result frame. Parsing and analysis happen here, so SQL errors surface before any job runs.
+
+    SQL runs only after the build's own check (`sqlguard`) proved it a query over `inputs` (view name ->
+    frame) alone; what it refuses is a BuildError with reason SqlRefused."""
     from pyspark.sql import DataFrame
 
     if transform.sql is not None:
         try:
-            return spark.sql(transform.sql)
+            return sqlguard.guarded_sql(spark, transform.sql, inputs)
+        except BuildError:
+            raise
         except Exception as error:
             found = classify(error, "SqlError")
             raise BuildError(found.reason, f"transform SQL: {found.message}") from error
     entry = str(transform.python)
+    # The platform's allow-list again, before any import runs module code (the operator passes it to the Job).
+    refused = entry_point_problems(entry, parse_prefixes(os.environ.get(PYTHON_TRANSFORMS_ENV, "")), "transform")
+    if refused:
+        raise BuildError("TransformNotAllowed", refused[0])
     module_name, _, function_name = entry.partition(":")
     try:
         function = getattr(importlib.import_module(module_name), function_name)
