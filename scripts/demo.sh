@@ -10,6 +10,8 @@ k() { "$KUBECTL" "$@"; }
 step "Applying the CRDs generated from the API models"
 k apply --server-side --force-conflicts -f crds/ >/dev/null
 k wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+step "Applying the ClusterRoles that domain workspaces bind (the chart ships the same file)"
+k apply --server-side --force-conflicts -f charts/datamesh-operator/files/cluster-roles.yaml >/dev/null
 
 step "Writing the seed's bronze tables into the local lake (datamesh demo-data)"
 "$PY" -m datamesh.cli.main demo-data

@@ -45,6 +45,7 @@ helm upgrade --install datamesh-operator charts/datamesh-operator \
   --namespace "$NAMESPACE" --create-namespace \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=IfNotPresent \
   --set builds.image.pullPolicy=IfNotPresent --set storage.lakeHostPath="$LAKE" \
+  --set storage.mountInOperator=true --set rbac.domainPodSecurityLevel=privileged \
   --wait --timeout 5m
 kubectl -n "$NAMESPACE" rollout status deployment/datamesh-operator --timeout=120s
 

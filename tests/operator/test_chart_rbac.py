@@ -1,5 +1,6 @@
 """The chart's RBAC is enough: the operator, running as the chart's ServiceAccount (not admin), provisions
-the example domains and builds the example product to Ready."""
+the example domains and builds the example product to Ready. Least privilege is still enough privilege: with no
+cluster-wide right to create Jobs, it binds its workspace role in each new namespace first and works from there."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from datamesh.controller import children
 from tests.conftest import REPO, Cluster
 from tests.operator.conftest import Operator, condition, unique, wait_for
 from tests.operator.test_builds import BUILD_TIMEOUT
@@ -88,4 +90,19 @@ def test_operator_under_the_charts_service_account_reaches_ready(
     log = chart_operator.log.read_text(errors="replace")
     assert " 403" not in log and "forbidden" not in log.lower(), chart_operator.tail()
     for domain in domains:
+        _assert_least_privilege_workspace(crds, domain["metadata"]["name"])
+    for domain in domains:
         crds.kubectl("annotate", "domain", domain["metadata"]["name"], "datamesh.dev/force-delete=true")
+
+
+def _assert_least_privilege_workspace(cluster: Cluster, namespace: str) -> None:
+    """What the operator left in a workspace it created: Pod Security labels, its own binding and bindings to the
+    chart's ClusterRoles only, no Role with rules of its own making."""
+    labels = cluster.get("namespace", namespace)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted" and labels["datamesh.dev/domain"] == namespace
+    roles = yaml.safe_load(cluster.kubectl("get", "roles", "-n", namespace, "-o", "yaml").stdout)["items"]
+    assert not roles, [r["metadata"]["name"] for r in roles]
+    bindings = yaml.safe_load(cluster.kubectl("get", "rolebindings", "-n", namespace, "-o", "yaml").stdout)["items"]
+    refs = {b["metadata"]["name"]: (b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings}
+    assert refs[children.OPERATOR_BINDING] == ("ClusterRole", children.OPERATOR_ROLE), refs
+    assert set(refs.values()) <= {("ClusterRole", role) for role in children.CLUSTER_ROLES}, refs

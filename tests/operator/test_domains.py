@@ -26,12 +26,20 @@ def test_domain_provisions_its_workspace(crds: Cluster, operator: Operator | Non
     apply_and_wait_domain(crds, body, operator)
     status = crds.get("domain", name)["status"]
     assert status["namespace"] == name and status["products"] == 0
-    for kind, child in [("serviceaccount", "datamesh-builder"), ("role", "datamesh-team"), ("role", "datamesh-reader"),
-                        ("rolebinding", "datamesh-team"), ("rolebinding", "datamesh-reader"),
+    for kind, child in [("serviceaccount", "datamesh-builder"), ("rolebinding", "datamesh:team"),
+                        ("rolebinding", "datamesh:reader"), ("rolebinding", "datamesh:builder"),
                         ("resourcequota", "datamesh"), ("limitrange", "datamesh"),
-                        ("networkpolicy", "datamesh-default")]:  # fmt: skip
+                        ("networkpolicy", "datamesh-default"), ("networkpolicy", "datamesh-build-egress"),
+                        ("secret", "datamesh-build")]:  # fmt: skip
         crds.get(kind, child, name)
-    binding = crds.get("rolebinding", "datamesh-team", name)
+    # No Roles with rules of the operator's making: bindings to the chart's ClusterRoles only.
+    assert crds.kubectl("get", "roles", "-n", name, "-o", "name").stdout.strip() == ""
+    labels = crds.get("namespace", name)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["datamesh.dev/domain"] == name
+    binding = crds.get("rolebinding", "datamesh:team", name)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "datamesh-team"}  # fmt: skip
     assert [s["name"] for s in binding["subjects"]] == ["team-a"]
     # RBAC really works for the team's group: it may create DataProducts, readers may only read them.
     can = crds.kubectl("auth", "can-i", "create", "dataproducts.datamesh.dev", "-n", name, "--as", "alice",

@@ -162,7 +162,7 @@ def test_helm_generated_certificates_fit_the_service(helm: Path) -> None:
 def test_operator_environment_follows_values(helm: Path) -> None:
     env = env_of(operator_deployment(render(helm, "defaults")))
     assert env["DATAMESH_BUILD_IMAGE"] == "ghcr.io/datamesh-operator/datamesh:0.1.0"
-    assert env["DATAMESH_LAKE_HOST_PATH"] == "/var/lib/datamesh/lake"
+    assert env["DATAMESH_LAKE_HOST_PATH"] == ""
     assert env["DATAMESH_METRICS_PORT"] == "9090" and env["DATAMESH_METRICS_ADDR"] == "0.0.0.0"
     assert "DATAMESH_SPARK_DEFAULTS" not in env
     minimal = env_of(operator_deployment(render(helm, "minimal")))
