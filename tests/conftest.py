@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+CLUSTER_ROLES = REPO / "charts" / "datamesh-operator" / "files" / "cluster-roles.yaml"
 pytest_plugins = ["tests.postgres"]
 
 
@@ -97,8 +98,10 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> Cluster:
-    """The project's CRDs applied and established."""
+    """The project's CRDs (and the ClusterRoles its workspaces bind) applied and established."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    # The ClusterRoles the operator binds in domain namespaces (the chart ships the same file).
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CLUSTER_ROLES))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     # Established is not yet published: discovery and OpenAPI (for explain and strict field validation)
     # follow a few seconds later.
@@ -126,3 +129,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = getattr(item, "fixturenames", ())
         if "cluster" in fixtures or "crds" in fixtures:
             item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The session's one operator process (with its webhook), shared by every suite that needs it: two would
+    reconcile the same objects. None when DATAMESH_TEST_OPERATOR=external (an operator installed in the cluster)."""
+    if os.environ.get("DATAMESH_TEST_OPERATOR") == "external":
+        yield None
+        return
+    from tests.operator.conftest import Operator
+
+    running = Operator(crds, tmp_path_factory.mktemp("operator"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        crds.kubectl("delete", "validatingwebhookconfiguration", "datamesh.dev", "--ignore-not-found", check=False)

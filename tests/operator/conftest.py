@@ -13,11 +13,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from devcluster.cluster import free_port
@@ -83,20 +82,6 @@ class Operator:
         if not self.log.exists():
             return "(no log)"
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-@pytest.fixture(scope="session")
-def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator | None]:
-    if os.environ.get("DATAMESH_TEST_OPERATOR") == "external":
-        yield None
-        return
-    running = Operator(crds, tmp_path_factory.mktemp("operator"))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        crds.kubectl("delete", "validatingwebhookconfiguration", "datamesh.dev", "--ignore-not-found", check=False)
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60, operator: Operator | None = None) -> Any:

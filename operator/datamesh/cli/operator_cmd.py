@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,14 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             os.environ[f"DATAMESH_{env}"] = str(value)
+
+    from datamesh.controller.config import OperatorConfig
+
+    conflicts = OperatorConfig().conflicts()
+    if conflicts:
+        for conflict in conflicts:
+            print(f"datamesh operator: {conflict}", file=sys.stderr)
+        return 2
 
     import datamesh.controller.handlers  # noqa: F401  (registers the handlers)
     from datamesh.controller import logs

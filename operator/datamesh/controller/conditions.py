@@ -23,6 +23,12 @@ READY = "Ready"
 CATALOG_SYNCED = "CatalogSynced"
 PRODUCT_SUMMARY_OF = (VALIDATED, COMPLIANT, INPUTS_READY, BUILT, QUALITY_PASSED, FRESH)
 
+# Condition types and reasons of a Domain.
+WORKSPACE_READY = "WorkspaceReady"
+#: The Domain's namespace or storage is refused (a system or another Domain's namespace, overlapping storage, a
+#: namespace not labelled for adoption): nothing of the workspace is provisioned.
+CLAIM_REFUSED = "ClaimRefused"
+
 # Reasons for results the operator checks rather than believes, and for deletions carried out by Jobs.
 #: A build claimed a publish its table's Delta log does not show (Built=False; not retried).
 RESULT_MISMATCH = "ResultMismatch"

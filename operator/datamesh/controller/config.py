@@ -25,8 +25,9 @@ class OperatorConfig:
     image_pull_policy: str = field(default_factory=lambda: _env("BUILD_IMAGE_PULL_POLICY", "IfNotPresent"))
     #: Service account build pods run as, created by the Domain controller in every domain namespace.
     builder_service_account: str = "datamesh-builder"
-    #: A host folder mounted at the same path in build pods, holding the lake (empty: no mount).
-    lake_host_path: str = field(default_factory=lambda: _env("LAKE_HOST_PATH", "/var/lib/datamesh/lake"))
+    #: A host folder holding the lake, mounted per table at the same path in build pods (empty: no mount). For
+    #: single-node labs: hostPath volumes need pod_security_level "privileged" (see `conflicts`).
+    lake_host_path: str = field(default_factory=lambda: _env("LAKE_HOST_PATH", ""))
     #: Skip Spark in build pods and report success: the scale benchmark measures only the control loop.
     noop_builds: bool = field(default_factory=lambda: _env("NOOP_BUILDS", "") == "1")
     max_attempts: int = field(default_factory=lambda: int(_env("MAX_BUILD_ATTEMPTS", "3")))
@@ -80,3 +81,18 @@ class OperatorConfig:
     #: The OpenLineage API key builds send with their events: copied into each domain's build Secret, never into
     #: a Job (repr=False: the config may be logged).
     lineage_api_key: str | None = field(default_factory=lambda: os.environ.get(LINEAGE_API_KEY_ENV) or None, repr=False)
+
+    def conflicts(self) -> list[str]:
+        """Settings that cannot work together; the operator refuses to start with them rather than launch build
+        pods that Pod Security admission refuses one by one."""
+        found = []
+        if self.pod_security_level not in ("restricted", "baseline", "privileged"):
+            level = self.pod_security_level
+            found.append(f"DATAMESH_POD_SECURITY_LEVEL={level!r}: use restricted, baseline or privileged")
+        elif self.lake_host_path and self.pod_security_level != "privileged":
+            found.append(
+                f"DATAMESH_LAKE_HOST_PATH={self.lake_host_path!r} mounts hostPath volumes, which Pod Security "
+                f"{self.pod_security_level!r} refuses: set DATAMESH_POD_SECURITY_LEVEL=privileged (a lab) or keep "
+                "the lake on object storage or PersistentVolumeClaims"
+            )
+        return found

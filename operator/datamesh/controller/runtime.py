@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from datamesh import placement
 from datamesh.api import API_VERSION, DataProduct, Domain
 from datamesh.api.dataproduct import DataProductStatus
 from datamesh.api.domain import DomainStatus
+from datamesh.api.governancepolicy import GovernancePolicyStatus
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
-from datamesh.controller import deletion, jobviews, metrics
+from datamesh.controller import deletion, jobviews, metrics, secrets
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
@@ -52,6 +54,7 @@ RESULT_GRACE_SECONDS = 30
 #: A build the status says is running, whose Job no watch event has shown for this long after it was started, is
 #: looked up (GET): deleted while the operator was away, it becomes a retryable JobDeleted failure.
 JOB_WATCH_GRACE_SECONDS = 30
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 class DomainInUse(Exception):
@@ -79,6 +82,10 @@ class Runtime:
         self.events = EventRecorder(kube, rate=config.event_rate, burst=config.event_burst)
         self.queue = WorkQueue(self._reconcile, workers=config.workers)
         self.catalog: CatalogLink | None = None
+        #: The operator's RoleBinding subject, once asked (a 1-tuple: None is a valid answer).
+        self._subject: tuple[dict[str, str] | None] | None = None
+        self._masking_key: bytes | None = None
+        self._policy_generations: dict[str, Any] = {}
         # Termination messages of finished build pods, read once: a pod may be gone by the next reconcile.
         self._messages: dict[tuple[str, str], str] = {}
         # What the table's log says of a finished build's claimed publish, checked once per build.
@@ -129,10 +136,16 @@ class Runtime:
 
     def observe_policy(self, event_type: str | None, body: dict[str, Any]) -> None:
         name = str(body.get("metadata", {}).get("name", ""))
+        generation = body.get("metadata", {}).get("generation")
         if event_type == "DELETED":
             self.cache.drop_policy(name)
+            self._policy_generations.pop(name, None)
         else:
             self.cache.put_policy(body)
+            if self._policy_generations.get(name) == generation:
+                # Only status or metadata changed (often our own status write): nothing is decided differently.
+                return
+            self._policy_generations[name] = generation
         self.queue.add(("policy", name))
         # Policies change what is compliant and who may read what: look at every product again.
         for namespace, product in list(self.cache.world.products):
@@ -158,6 +171,8 @@ class Runtime:
             return await self.reconcile_product((key[1], key[2]))
         if key[0] == "domain":
             return await self.reconcile_domain(key[1])
+        if key[0] == "policy":
+            await self._policy_status(key[1])
         if self.catalog is None:
             return None
         if key[0] == "domain-gone":
@@ -233,6 +248,31 @@ class Runtime:
             metrics.BUILDS_FINISHED.labels(domain, last.outcome or "Failed").inc()
             if last.duration_seconds is not None:
                 metrics.BUILD_DURATION.labels(domain).observe(last.duration_seconds)
+
+    async def _policy_status(self, name: str) -> None:
+        """Ready on every policy: an unreadable one (stored under older rules, say) is out of force, and says why."""
+        problems = self.cache.invalid_policies.get(name)
+        policy = self.cache.world.policies.get(name)
+        if problems is None and policy is None:
+            return  # deleted
+        old = (policy.status if policy else None) or GovernancePolicyStatus()
+        generation = int(policy.metadata.get("generation") or 0) if policy else 0
+        if problems:
+            message = "; ".join(str(p) for p in problems)
+            ready = cond.Desired(cond.READY, "False", "InvalidSpec", f"not in force: {message}"[:4096])
+        else:
+            ready = cond.Desired(cond.READY, "True", "InForce", "evaluated at admission and on every reconcile")
+        status = old.model_copy(deep=True)
+        status.conditions = cond.merge(old.conditions, [ready], generation=generation, now=now())
+        if policy is not None:
+            status.observed_generation = generation
+        if status.to_wire() == old.to_wire():
+            return
+        try:
+            await self.kube.patch_status(API_VERSION, "GovernancePolicy", name, None, status.to_wire())
+        except ApiError as error:
+            if not error.not_found:
+                raise
 
     async def _job_view(self, job: dict[str, Any], current: datetime) -> JobView:
         """The job, with its pod's termination message once it finished, or whether it is stuck Pending."""
@@ -465,6 +505,102 @@ class Runtime:
         return None if plan.done else (plan.requeue_after or deletion.POLL_SECONDS)
 
     # ------------------------------------------------------------------ domains
+    async def _provision(self, domain: Domain) -> cond.Desired:
+        """The domain's workspace, in the order least privilege needs, once its claims hold. Nothing is applied
+        for a Domain whose namespace or storage is refused: the webhook may have been down when it was created."""
+        world = self.cache.world
+        claims = [
+            *placement.namespace_problems(
+                domain, world.domains, self.config.namespace, self.config.reserved_namespaces, seniority=True
+            ),
+            *placement.domain_problems(domain, world.domains, world.products.values(), seniority=True),
+        ]
+        if claims:
+            return cond.Desired(cond.WORKSPACE_READY, "False", cond.CLAIM_REFUSED, "; ".join(claims))
+        try:
+            existing = await self._get_or_none("v1", "Namespace", domain.namespace_name)
+            refusal = placement.may_adopt(
+                (existing.get("metadata") or {}).get("labels") or {} if existing is not None else None, domain.name
+            )
+            if refusal is not None:
+                return cond.Desired(cond.WORKSPACE_READY, "False", cond.CLAIM_REFUSED, refusal)
+            await self._apply_workspace(domain, existing)
+        except (ApiError, secrets.MaskingKeyInvalid) as error:
+            text = error.message if isinstance(error, ApiError) else str(error)
+            return cond.Desired(cond.WORKSPACE_READY, "False", "ProvisioningFailed", text)
+        return cond.Desired(cond.WORKSPACE_READY, "True", "Provisioned", f"namespace {domain.namespace_name}")
+
+    async def _apply_workspace(self, domain: Domain, existing: dict[str, Any] | None) -> None:
+        uid = domain.metadata.get("uid")
+        # Only a namespace made for this Domain goes with it: never one it adopted.
+        owned = existing is None or any(
+            ref.get("uid") == uid for ref in (existing.get("metadata") or {}).get("ownerReferences") or []
+        )
+        namespace = domain.namespace_name
+        await self.kube.apply(
+            domain_children.namespace(domain, pod_security=self.config.pod_security_level, owned=owned)
+        )
+        subject = await self._operator_subject()
+        executors = domain_children.uses_executors(domain, self.cache.world.products_in(domain.name))
+        objects = domain_children.children(domain, self.config.builder_service_account, subject, executors=executors)
+        if subject is not None:
+            # The operator's own rights in the namespace come from this binding: first, and wait until RBAC has it.
+            await self.kube.apply(objects[0])
+            await self._await_access(namespace)
+            objects = objects[1:]
+        for child in objects:
+            await self.kube.apply(child)
+        key = await self._mesh_key()
+        await self.kube.apply(secrets.domain_build_secret(domain, key, self.config, self.config.lineage_api_key))
+        for api_version, kind, child_name in domain_children.obsolete(domain, executors=executors):
+            await self.kube.delete(api_version, kind, child_name, namespace)
+
+    async def _get_or_none(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.kube.get(api_version, kind, name)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+    async def _operator_subject(self) -> dict[str, str] | None:
+        """The operator's own RoleBinding subject (None on an admin's kubeconfig), asked once."""
+        if self._subject is None:
+            review = await self.kube.request(
+                "POST",
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+            )
+            username = str((((review or {}).get("status") or {}).get("userInfo") or {}).get("username", ""))
+            self._subject = (domain_children.operator_subject(username),)
+        return self._subject[0]
+
+    async def _await_access(self, namespace: str) -> None:
+        """RBAC learns a new RoleBinding from a watch: wait (briefly) until it lets the operator create Jobs."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": namespace, "verb": "create", "group": "batch",
+                                            "resource": "jobs"}},
+        }  # fmt: skip
+        for _ in range(50):
+            answer = await self.kube.request(
+                "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review
+            )
+            if ((answer or {}).get("status") or {}).get("allowed"):
+                return
+            await asyncio.sleep(0.2)
+
+    async def _mesh_key(self) -> bytes:
+        """The mesh-wide masking key, read or created once (in the operator's namespace, made when missing)."""
+        if self._masking_key is None:
+            if await self._get_or_none("v1", "Namespace", self.config.namespace) is None:
+                await self.kube.create(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.config.namespace}}
+                )
+            self._masking_key = await secrets.ensure_mesh_key(self.kube, self.config)
+        return self._masking_key
+
     async def reconcile_domain(self, name: str) -> float | None:
         invalid = self.cache.invalid_domains.get(name)
         domain = self.cache.world.domains.get(name)
@@ -480,16 +616,9 @@ class Runtime:
             # Only the product count may have changed: no need to re-apply a dozen children.
             desired.append(cond.Desired("WorkspaceReady", "True", "Provisioned", f"namespace {domain.namespace_name}"))
         else:
-            try:
-                await self.kube.apply(domain_children.namespace(domain))
-                for child in domain_children.children(domain, self.config.builder_service_account):
-                    await self.kube.apply(child)
-                desired.append(
-                    cond.Desired("WorkspaceReady", "True", "Provisioned", f"namespace {domain.namespace_name}")
-                )
-            except ApiError as error:
-                desired.append(cond.Desired("WorkspaceReady", "False", "ProvisioningFailed", error.message))
-        desired.append(_storage_condition(domain))
+            desired.append(await self._provision(domain))
+        if desired[-1].status == "True":
+            desired.append(_storage_condition(domain))
         ready = cond.summarize(desired, ready_reason="Provisioned", ready_message=f"workspace {domain.namespace_name}")
         status = old.model_copy(deep=True)
         status.conditions = cond.merge(old.conditions, [*desired, ready], generation=generation, now=now())
