@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,15 @@ def delta_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+#: The mesh's masking key, as the chart hands it to the API (secretKeyRef to the operator's Secret).
+MASKING_KEY = bytes(range(32))
+
+
 @pytest.fixture
-def client(catalog_url: str, tokens: Tokens, reviewer: TokenReviewer, delta_table: Path) -> Iterator[TestClient]:
+def client(
+    catalog_url: str, tokens: Tokens, reviewer: TokenReviewer, delta_table: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    monkeypatch.setenv("DATAMESH_MASKING_KEY", MASKING_KEY.hex())
     sync = open_catalog(catalog_url)
     populate(sync, tokens, delta_table)
     sync.close()
@@ -148,8 +156,8 @@ def test_graph_has_domains_products_and_input_edges(client: TestClient, tokens: 
     assert (leads["ready"], leads["health"], leads["qualityScore"]) == (False, "failing", 0.7)
 
 
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def masked_as(text: str) -> str:
+    return hmac.new(MASKING_KEY, text.encode(), hashlib.sha256).hexdigest()
 
 
 def test_rest_output_pages_selects_filters_and_protects_pii(client: TestClient, tokens: Tokens) -> None:
@@ -166,7 +174,7 @@ def test_rest_output_pages_selects_filters_and_protects_pii(client: TestClient, 
 
     masked = get(client, path, tokens.marketing, limit=2)
     assert masked["piiMode"] == "mask" and masked["masked"] == ["email"]
-    assert masked["rows"][0]["email"] == sha256("user1@example.com")
+    assert masked["rows"][0]["email"] == masked_as("user1@example.com")
     excluded = get(client, path, tokens.analyst, limit=2)
     assert excluded["piiMode"] == "exclude" and excluded["columns"] == ["id", "amount"]
     assert "email" not in excluded["rows"][0]
@@ -181,6 +189,16 @@ def test_rest_output_pages_selects_filters_and_protects_pii(client: TestClient, 
     assert status(tokens.nobody) == 404
     no_rest = client.get("/api/v1/products/sales/orders/rows", headers={"Authorization": f"Bearer {tokens.sales}"})
     assert no_rest.status_code == 404 and "no rest output" in no_rest.text
+
+
+def test_masked_rows_are_refused_without_the_key_never_served_with_a_plain_hash(
+    client: TestClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATAMESH_MASKING_KEY")
+    path = "/api/v1/products/sales/customers/rows"
+    refused = client.get(path, headers={"Authorization": f"Bearer {tokens.marketing}"}, params={"limit": 2})
+    assert refused.status_code == 503 and "DATAMESH_MASKING_KEY" in refused.text
+    assert get(client, path, tokens.sales, limit=2)["rows"][0]["email"] == "user1@example.com"  # clear: no key needed
 
 
 def test_the_mesh_page_takes_the_token_once_and_keeps_it_in_a_cookie(client: TestClient, tokens: Tokens) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from datamesh import masking
 from datamesh.api.common import ApiModel
 from datamesh.api.dataproduct import CheckResult, DataProductSpec
 from datamesh.api.domain import SourceFormat
@@ -23,7 +24,7 @@ from datamesh.api.domain import SourceFormat
 TERMINATION_MESSAGE_LIMIT = 4096
 REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
 #: The mesh-wide PII masking key (hex) in the build pod: a secretKeyRef to the domain's build Secret.
-MASKING_KEY_ENV = "DATAMESH_MASKING_KEY"
+MASKING_KEY_ENV = masking.MASKING_KEY_ENV
 #: The dev node runs pods as host processes, which cannot write /dev/termination-log; it names a file instead.
 TERMINATION_LOG = os.environ.get("DATAMESH_TERMINATION_LOG", "/dev/termination-log")
 

@@ -15,12 +15,11 @@ image installs no pandas, so the UDF is a classic one.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from datamesh import masking
 from datamesh.build.contract import MASKING_KEY_ENV, ResolvedInput
 from datamesh.build.errors import BuildError
 
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from pyspark.sql import Column
 
 #: Shorter keys are refused: the key is all that stands between a masked column and a dictionary attack.
-MIN_KEY_BYTES = 16
 #: Secret values shorter than this are not redacted from messages (it would mangle ordinary words).
 MIN_REDACTED_LENGTH = 4
 REDACTED = "[REDACTED]"
@@ -38,30 +36,21 @@ def masking_key(environ: Mapping[str, str] | None = None) -> bytes:
     """The mesh-wide masking key (hex in MASKING_KEY_ENV); raises BuildError MaskingKeyMissing without a usable one.
 
     There is no fallback to an unkeyed hash: that is exactly what a dictionary reverses."""
-    env = os.environ if environ is None else environ
-    raw = (env.get(MASKING_KEY_ENV) or "").strip()
-    if not raw:
+    try:
+        return masking.key_from_env(environ)
+    except masking.MaskingKeyError as error:
         raise BuildError(
             "MaskingKeyMissing",
-            f"PII must be masked but the build has no masking key ({MASKING_KEY_ENV} is not set: the operator keeps"
-            " it in the domain namespace's build Secret)",
-        )
-    try:
-        key = bytes.fromhex(raw)
-    except ValueError:
-        raise BuildError("MaskingKeyMissing", f"{MASKING_KEY_ENV} is not a hex-encoded key") from None
-    if len(key) < MIN_KEY_BYTES:
-        raise BuildError("MaskingKeyMissing", f"{MASKING_KEY_ENV} holds {len(key)} bytes, fewer than {MIN_KEY_BYTES}")
-    return key
+            f"PII must be masked but the build has no usable masking key: {error} (the operator keeps it in the"
+            " domain namespace's build Secret)",
+        ) from None
 
 
 def mask_function(key: bytes) -> Callable[[str | None], str | None]:
-    """HMAC-SHA256 hex of the UTF-8 text under `key`; None stays None."""
+    """datamesh.masking.mask_text under `key`; None stays None."""
 
     def datamesh_mask(value: str | None) -> str | None:
-        if value is None:
-            return None
-        return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        return None if value is None else masking.mask_text(key, value)
 
     return datamesh_mask
 

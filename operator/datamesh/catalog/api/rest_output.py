@@ -1,11 +1,11 @@
 """REST outputs: rows of a product's published Delta table, paginated, with column selection, simple filters
-and the reader's PII mode applied (exclude: left out; mask: SHA-256 hex like the build engine's `sha2(col, 256)`).
+and the reader's PII mode applied (exclude: left out; mask: the mesh's keyed hash, datamesh.masking, exactly as the
+build engine masks; without the key, masked reads are refused rather than served with a plain hash).
 
 Reads with delta-rs (`deltalake`) and pyarrow: no JVM in the API."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from datamesh import masking
 from datamesh.governance import PiiMode
 
 Operator = Literal["eq", "ne", "lt", "le", "gt", "ge"]
@@ -79,11 +80,11 @@ def spark_string(value: Any) -> str:
     return str(value)
 
 
-def mask(value: Any) -> str | None:
-    """sha2(cast(value as string), 256): SHA-256 hex of the UTF-8 string; null stays null."""
+def mask(value: Any, key: bytes) -> str | None:
+    """The mesh's mask of `cast(value as string)` (datamesh.masking); null stays null."""
     if value is None:
         return None
-    return hashlib.sha256(spark_string(value).encode("utf-8")).hexdigest()
+    return masking.mask_text(key, spark_string(value))
 
 
 def _expression(row_filter: RowFilter, field: pa.Field) -> pc.Expression:
@@ -144,9 +145,14 @@ def read_rows(
     head = dataset.scanner(columns=chosen, filter=expression).head(offset + limit + 1)
     page = head.slice(offset, limit).to_pylist()
     masked = [name for name in chosen if name in pii_columns] if pii_mode == "mask" else []
-    for row in page:
-        for name in masked:
-            row[name] = mask(row[name])
+    if masked:
+        try:
+            key = masking.key_from_env()
+        except masking.MaskingKeyError as error:
+            raise RowsError(503, f"masked columns cannot be served: {error}") from error
+        for row in page:
+            for name in masked:
+                row[name] = mask(row[name], key)
     more = head.num_rows > offset + limit
     return RowsPage(
         columns=chosen,
