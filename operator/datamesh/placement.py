@@ -51,7 +51,6 @@ SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-no
 #: Label the operator puts on the namespaces it creates for a Domain.
 DOMAIN_LABEL = "datamesh.dev/domain"
 #: Label an admin puts on an existing namespace to let a Domain adopt it.
-ALLOW_DOMAIN_LABEL = "datamesh.dev/allow-domain"
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.DOTALL)
 _BUCKET = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
@@ -550,17 +549,18 @@ def may_adopt(namespace_labels: Mapping[str, str] | None, domain_name: str) -> s
 
     For the Domain reconciler, after it GETs the namespace: `namespace_labels` is its `metadata.labels`, or None
     when it does not exist (then the reconciler creates it, labelled `datamesh.dev/domain=<name>`). An existing
-    namespace is adopted only when it was created for this Domain (that label) or an admin labelled it
-    `datamesh.dev/allow-domain=<name>`: a Domain must never take over (RoleBindings, quota, pod security) a
-    namespace that holds someone else's workloads.
+    namespace is adopted only when it carries that label: made for this Domain, or handed to it by an admin who
+    labelled it so. A Domain must never take over (RoleBindings, quota, pod security) a namespace that holds
+    someone else's workloads. One label for both, because the chart's admission policy lets the operator touch
+    only namespaces that carry it.
     """
     if namespace_labels is None:
         return None
-    if namespace_labels.get(DOMAIN_LABEL) == domain_name or namespace_labels.get(ALLOW_DOMAIN_LABEL) == domain_name:
+    if namespace_labels.get(DOMAIN_LABEL) == domain_name:
         return None
     owner = namespace_labels.get(DOMAIN_LABEL)
     whose = f"was created for Domain {owner!r}" if owner else "was not created by the operator"
     return (
         f"the namespace exists and {whose}; an admin may hand it to Domain {domain_name!r} with the label "
-        f"{ALLOW_DOMAIN_LABEL}={domain_name}"
+        f"{DOMAIN_LABEL}={domain_name}"
     )

@@ -456,10 +456,11 @@ def test_a_domain_keeps_its_own_namespace_and_the_older_claim_wins() -> None:
     [
         (None, None),
         ({"datamesh.dev/domain": "sales"}, None),
-        ({"datamesh.dev/allow-domain": "sales", "team": "x"}, None),
+        ({"datamesh.dev/domain": "sales", "team": "x"}, None),
+        ({"datamesh.dev/allow-domain": "sales"}, "datamesh.dev/domain=sales"),
         ({"datamesh.dev/domain": "marketing"}, "was created for Domain 'marketing'"),
         ({}, "was not created by the operator"),
-        ({"datamesh.dev/allow-domain": "marketing"}, "datamesh.dev/allow-domain=sales"),
+        ({"datamesh.dev/domain": "marketing", "team": "x"}, "was created for Domain 'marketing'"),
         ({"kubernetes.io/metadata.name": "kube-system"}, "was not created by the operator"),
     ],
 )
