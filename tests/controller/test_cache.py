@@ -36,10 +36,24 @@ def test_only_newer_versions_are_stored_and_reported() -> None:
     assert "managedFields" not in stored.metadata
 
 
+OWNER = {"apiVersion": "datamesh.dev/v1alpha1", "kind": "DataProduct", "name": "p", "uid": "u-1", "controller": True}
+
+
+def test_a_job_that_only_carries_the_labels_is_not_a_build() -> None:
+    cache = Cache()
+    forged = {"metadata": {"name": "p-1-abc", "namespace": "sales", "labels": {"datamesh.dev/product": "p"}}}
+    assert cache.put_job(forged) is None
+    other = {**OWNER, "uid": "someone-else"}
+    cache.put_product({**product_body("1"), "metadata": {**product_body("1")["metadata"], "uid": "u-1"}})
+    assert cache.put_job({"metadata": {**forged["metadata"], "ownerReferences": [other]}}) is None
+    assert cache.put_job({"metadata": {**forged["metadata"], "ownerReferences": [OWNER]}}) == ("sales", "p")
+    assert [j["metadata"]["name"] for j in cache.jobs_of(("sales", "p"))] == ["p-1-abc"]
+
+
 def test_jobs_are_cached_slim_and_a_job_deleted_unfinished_is_remembered() -> None:
     cache = Cache()
     job = {"metadata": {"name": "p-1-abc", "namespace": "sales", "labels": {"datamesh.dev/product": "p"},
-                        "managedFields": [{"manager": "x"}]},
+                        "ownerReferences": [OWNER], "managedFields": [{"manager": "x"}]},
            "spec": {"template": {"spec": {"containers": [{"name": "build", "image": "i"}]}}},
            "status": {"active": 1}}  # fmt: skip
     assert cache.put_job(job) == ("sales", "p")
@@ -56,7 +70,8 @@ def test_jobs_are_cached_slim_and_a_job_deleted_unfinished_is_remembered() -> No
 
 def test_a_finished_job_deleted_later_is_not_lost() -> None:
     cache = Cache()
-    done = {"metadata": {"name": "p-1-abc", "namespace": "sales", "labels": {"datamesh.dev/product": "p"}},
+    done = {"metadata": {"name": "p-1-abc", "namespace": "sales", "labels": {"datamesh.dev/product": "p"},
+                         "ownerReferences": [OWNER]},
             "status": {"conditions": [{"type": "Complete", "status": "True"}]}}  # fmt: skip
     cache.put_job(done)
     cache.put_job(done, deleted=True)

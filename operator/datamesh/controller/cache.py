@@ -41,6 +41,14 @@ def _slim_job(body: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {k: meta[k] for k in kept if k in meta}, "status": body.get("status") or {}}
 
 
+def _controlled_by_product(meta: dict[str, Any], uid: str | None) -> bool:
+    """Whether a Job's controller is a DataProduct (the one with `uid`, when the product is known)."""
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "DataProduct" and ref.get("controller") and (uid is None or ref.get("uid") == uid):
+            return True
+    return False
+
+
 @dataclass
 class InvalidProduct:
     body: dict[str, Any]
@@ -162,6 +170,10 @@ class Cache:
         if not product:
             return None
         key = (meta.get("namespace", ""), product)
+        known = self.world.products.get(key)
+        if not _controlled_by_product(meta, known.metadata.get("uid") if known is not None else None):
+            # Labels are free for anyone who may create a Job: only the product's own Jobs count as its builds.
+            return None
         jobs = self.jobs.setdefault(key, {})
         if deleted:
             jobs.pop(meta.get("name", ""), None)
