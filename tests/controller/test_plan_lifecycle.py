@@ -20,7 +20,6 @@ from datamesh.controller.config import OperatorConfig
 from datamesh.controller.product_plan import ProductPlan, job_to_confirm, plan_product, run_id_for
 from datamesh.controller.verify import Mismatch, Verified
 from datamesh.controller.world import World
-from datamesh.manifests import load_mesh
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -28,12 +27,6 @@ CONFIG = OperatorConfig(retry_backoff_seconds=30, max_attempts=3, coalesce_secon
 LOCATION = "/var/lib/datamesh/lake/sales/gold/customer-360"
 
 
-@pytest.fixture
-def world() -> World:
-    mesh = load_mesh([EXAMPLES])
-    product = mesh.find_product("customer-360")
-    product.metadata.update(generation=1, uid="u-1", creationTimestamp="2026-01-01T11:00:00Z")
-    return World(mesh.domains, mesh.products, {})
 
 
 def c360(world: World) -> DataProduct:

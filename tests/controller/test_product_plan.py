@@ -16,19 +16,12 @@ from datamesh.controller.config import OperatorConfig
 from datamesh.controller.jobs import ANNOTATION_ATTEMPT, ANNOTATION_TOKEN, LABEL_GENERATION, LABEL_TRIGGER, job_name
 from datamesh.controller.product_plan import JobView, ProductPlan, plan_product
 from datamesh.controller.world import World
-from datamesh.manifests import load_mesh
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 CONFIG = OperatorConfig(retry_backoff_seconds=30, max_attempts=3, coalesce_seconds=5)
 
 
-@pytest.fixture
-def world() -> World:
-    mesh = load_mesh([EXAMPLES])
-    product = mesh.find_product("customer-360")
-    product.metadata.update(generation=1, uid="u-1", creationTimestamp="2026-01-01T11:00:00Z")
-    return World(mesh.domains, mesh.products, {})
 
 
 def c360(world: World):  # type: ignore[no-untyped-def]

@@ -42,7 +42,8 @@ _LEGACY_NAMES = ("datamesh-team", "datamesh-reader", "datamesh-builder")
 LEGACY: Final = tuple((f"{RBAC_GROUP}/v1", kind, name) for kind in ("RoleBinding", "Role") for name in _LEGACY_NAMES)
 
 
-def _owner(domain: Domain) -> dict[str, Any]:
+def owner_reference(domain: Domain) -> dict[str, Any]:
+    """The owner reference every workspace object carries to its Domain."""
     return {
         "apiVersion": domain.api_version,
         "kind": domain.kind,
@@ -57,7 +58,7 @@ def _owner(domain: Domain) -> dict[str, Any]:
 def _meta(domain: Domain, name: str, namespace: str | None = None, *, owned: bool = True) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "labels": {**MANAGED, LABEL_DOMAIN: domain.name}}
     if owned:
-        meta["ownerReferences"] = [_owner(domain)]
+        meta["ownerReferences"] = [owner_reference(domain)]
     if namespace:
         meta["namespace"] = namespace
     return meta

@@ -17,6 +17,7 @@ import secrets
 from typing import Any, Protocol
 
 from datamesh.api.domain import Domain
+from datamesh.controller.children import owner_reference
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import ApiError
 
@@ -128,17 +129,7 @@ def domain_build_secret(
             "name": config.build_secret,
             "namespace": domain.namespace_name,
             "labels": {**MANAGED, "datamesh.dev/domain": domain.name},
-            "ownerReferences": [
-                {
-                    "apiVersion": domain.api_version,
-                    "kind": domain.kind,
-                    "name": domain.name,
-                    "uid": domain.metadata.get("uid", ""),
-                    "controller": True,
-                    # As for the other children: deleting the namespace must not wait on the Domain.
-                    "blockOwnerDeletion": False,
-                }
-            ],
+            "ownerReferences": [owner_reference(domain)],
         },
         "data": data,
     }
