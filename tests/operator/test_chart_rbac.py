@@ -36,7 +36,8 @@ def chart_operator(crds: Cluster, operator: Operator | None, tmp_path: Path) -> 
     crds.kubectl("create", "namespace", namespace)
     kubeconfig = chart_service_account_kubeconfig(crds, namespace, tmp_path / "operator.kubeconfig", helm=helm)
     operator.stop()
-    restricted = Operator(crds, tmp_path, env={"KUBECONFIG": str(kubeconfig)})
+    # As the chart sets it: the operator's own namespace holds the masking key, where its Role lets it.
+    restricted = Operator(crds, tmp_path, env={"KUBECONFIG": str(kubeconfig), "DATAMESH_NAMESPACE": namespace})
     try:
         restricted.start()
         yield restricted

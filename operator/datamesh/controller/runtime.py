@@ -55,6 +55,8 @@ RESULT_GRACE_SECONDS = 30
 #: looked up (GET): deleted while the operator was away, it becomes a retryable JobDeleted failure.
 JOB_WATCH_GRACE_SECONDS = 30
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+#: How soon a product whose domain workspace this process has not applied yet is looked at again.
+WORKSPACE_WAIT_SECONDS = 2.0
 
 
 class DomainInUse(Exception):
@@ -86,6 +88,8 @@ class Runtime:
         self._subject: tuple[dict[str, str] | None] | None = None
         self._masking_key: bytes | None = None
         self._policy_generations: dict[str, Any] = {}
+        #: (domain, generation) whose workspace this process has applied.
+        self._provisioned: set[tuple[str, int]] = set()
         # Termination messages of finished build pods, read once: a pod may be gone by the next reconcile.
         self._messages: dict[tuple[str, str], str] = {}
         # What the table's log says of a finished build's claimed publish, checked once per build.
@@ -193,20 +197,17 @@ class Runtime:
         product = self.cache.world.products.get(key)
         if product is None:
             return None
+        if not self._workspace_applied(product.spec.domain):
+            # Under a ServiceAccount the operator's rights in a namespace come from the workspace binding it applies
+            # there itself: the domain's reconcile comes first (it is queued at start like every domain).
+            return WORKSPACE_WAIT_SECONDS
         if product.metadata.get("deletionTimestamp"):
             return await self._finalize(key, product)
         if product.spec.deletion_policy == "Delete":
             # Before the first build, so no published data can ever outlive its product.
             await self._set_finalizer(product.metadata, present=True)
         current = now()
-        views = [await self._job_view(job, current) for job in self.cache.jobs_of(key)]
-        lost = self.cache.lost_job_of(key)
-        if lost is not None:
-            views.append(jobviews.lost(lost, now=current))
-        else:
-            missing = job_to_confirm(product.status, {v.name for v in views}, current, JOB_WATCH_GRACE_SECONDS)
-            if missing is not None:
-                views.append(await self._confirm_job(product, missing, current))
+        views = await self._job_views(key, product, current)
         plan = plan_product(
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
@@ -237,6 +238,18 @@ class Runtime:
                        "job": plan.status.last_build.job if plan.status.last_build else None, "reason": event.reason},
             )  # fmt: skip
         return plan.requeue_after
+
+    async def _job_views(self, key: ProductKey, product: DataProduct, current: datetime) -> list[JobView]:
+        """The product's build Jobs as the planner reads them, with a vanished or lost one accounted for."""
+        views = [await self._job_view(job, current) for job in self.cache.jobs_of(key)]
+        lost = self.cache.lost_job_of(key)
+        if lost is not None:
+            views.append(jobviews.lost(lost, now=current))
+        else:
+            missing = job_to_confirm(product.status, {v.name for v in views}, current, JOB_WATCH_GRACE_SECONDS)
+            if missing is not None:
+                views.append(await self._confirm_job(product, missing, current))
+        return views
 
     @staticmethod
     def _count(product: DataProduct, reason: str) -> None:
@@ -555,6 +568,15 @@ class Runtime:
         for api_version, kind, child_name in domain_children.obsolete(domain, executors=executors):
             await self.kube.delete(api_version, kind, child_name, namespace)
 
+    def _workspace_applied(self, domain: str) -> bool:
+        """Whether this process may act in the domain's namespace: an admin needs no workspace binding; a
+        ServiceAccount once it applied the domain's workspace (or when the domain is unknown: nothing to act on)."""
+        if self._subject is not None and self._subject[0] is None:
+            return True
+        if domain not in self.cache.world.domains:
+            return True
+        return any(name == domain for name, _ in self._provisioned)
+
     async def _get_or_none(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
         try:
             return await self.kube.get(api_version, kind, name)
@@ -609,7 +631,13 @@ class Runtime:
         desired: list[cond.Desired] = []
         generation = int(domain.metadata.get("generation") or 0)
         old = domain.status or DomainStatus()
-        provisioned = old.observed_generation == generation and cond.is_true(old.conditions, "WorkspaceReady")
+        # Provisioned by this very process: after a restart (perhaps under another identity, whose own workspace
+        # binding is not there yet) every workspace is applied once again.
+        provisioned = (
+            (name, generation) in self._provisioned
+            and old.observed_generation == generation
+            and cond.is_true(old.conditions, "WorkspaceReady")
+        )
         last = cond.find(old.conditions, "WorkspaceReady")
         drift_check_due = last is None or now() - last.last_transition_time > timedelta(minutes=10)
         if provisioned and not drift_check_due:
@@ -617,6 +645,8 @@ class Runtime:
             desired.append(cond.Desired("WorkspaceReady", "True", "Provisioned", f"namespace {domain.namespace_name}"))
         else:
             desired.append(await self._provision(domain))
+            if desired[-1].status == "True":
+                self._provisioned.add((name, generation))
         if desired[-1].status == "True":
             desired.append(_storage_condition(domain))
         ready = cond.summarize(desired, ready_reason="Provisioned", ready_message=f"workspace {domain.namespace_name}")
