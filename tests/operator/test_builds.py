@@ -19,6 +19,7 @@ from datamesh.controller.runtime import DATA_FINALIZER
 from tests.conftest import REPO, Cluster
 from tests.operator import delta
 from tests.operator.conftest import Operator, condition, wait_for
+from tests.operator.test_metrics import sample, scrape
 
 pytestmark = [pytest.mark.spark, pytest.mark.local_lake]
 BUILD_TIMEOUT = 600
@@ -118,6 +119,12 @@ def test_example_customer_360_is_built_checked_and_published(
         lineage = [json.loads(line) for line in operator.lineage.read_text().splitlines() if line.strip()]
         kinds = [e["eventType"] for e in lineage if e["job"]["name"] == "sales.customer-360"]
         assert kinds[-2:] == ["START", "COMPLETE"], kinds
+        # The counters carry the build's own trigger, outcome and duration (not the status before it).
+        metrics = scrape(operator)
+        assert sample(metrics, "datamesh_builds_started_total", domain="sales", trigger="spec") >= 1
+        assert sample(metrics, "datamesh_builds_finished_total", domain="sales", outcome="Published") >= 1
+        assert sample(metrics, "datamesh_builds_finished_total", domain="sales", outcome="Running") == 0
+        assert sample(metrics, "datamesh_build_duration_seconds_count", domain="sales") >= 1
 
 
 def test_failing_quality_keeps_the_published_version(

@@ -18,6 +18,17 @@ def scrape(operator: Operator) -> str:
         return text
 
 
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a scrape (0 when absent), parsed with Prometheus' own text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                return float(found.value)
+    return 0.0
+
+
 def test_metrics_cover_products_domains_and_the_queue(crds: Cluster, operator: Operator | None, tmp_path: Path) -> None:
     if operator is None:
         pytest.skip("the operator runs in the cluster; its metrics endpoint is not reachable from here")

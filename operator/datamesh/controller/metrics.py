@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from datamesh.api.dataproduct import BuildInfo
 from datamesh.controller import conditions as cond
 from datamesh.controller.metrics_registry import REGISTRY
 from datamesh.controller.world import World
@@ -34,6 +35,21 @@ BUILD_DURATION = Histogram(
     buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600),
     registry=REGISTRY,
 )
+
+
+def count_build_event(domain: str, last_build: BuildInfo | None, reason: str) -> None:
+    """Bump the build counters for an Event the reconcile just emitted, read from the NEW status: the build it
+    started (its trigger) or the build it finished (its outcome and duration)."""
+    if last_build is None:
+        return
+    if reason == "BuildStarted":
+        BUILDS_STARTED.labels(domain, last_build.trigger or "unknown").inc()
+    elif reason in ("BuildSucceeded", "QualityFailed", "BuildFailed"):
+        BUILDS_FINISHED.labels(domain, last_build.outcome or "Failed").inc()
+        if last_build.duration_seconds is not None:
+            BUILD_DURATION.labels(domain).observe(last_build.duration_seconds)
+
+
 RECONCILE_ERRORS = Counter(
     "datamesh_reconcile_errors_total", "Reconciles that raised and were retried.", ["kind"], registry=REGISTRY
 )

@@ -231,7 +231,7 @@ class Runtime:
         await self._patch_product_status(product, plan.status)
         for event in plan.events:
             self.events.record(involved, event.type, event.reason, event.message)
-            self._count(product, event.reason)
+            metrics.count_build_event(product.spec.domain, plan.status.last_build, event.reason)
             logger.info(
                 event.message,
                 extra={"product": product.name, "namespace": key[0], "domain": product.spec.domain,
@@ -250,17 +250,6 @@ class Runtime:
             if missing is not None:
                 views.append(await self._confirm_job(product, missing, current))
         return views
-
-    @staticmethod
-    def _count(product: DataProduct, reason: str) -> None:
-        domain = product.spec.domain
-        last = product.status.last_build if product.status else None
-        if reason == "BuildStarted":
-            metrics.BUILDS_STARTED.labels(domain, last.trigger if last and last.trigger else "unknown").inc()
-        elif reason in ("BuildSucceeded", "QualityFailed", "BuildFailed") and last is not None:
-            metrics.BUILDS_FINISHED.labels(domain, last.outcome or "Failed").inc()
-            if last.duration_seconds is not None:
-                metrics.BUILD_DURATION.labels(domain).observe(last.duration_seconds)
 
     async def _policy_status(self, name: str) -> None:
         """Ready on every policy: an unreadable one (stored under older rules, say) is out of force, and says why."""
