@@ -21,7 +21,6 @@ from kubernetes.utils import parse_quantity
 from devcluster.kubeapi import JSON, Kube, KubeError
 
 SERVICEACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 PYTHON_NAMES = {"python", "python3", "python3.11"}
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "JAVA_HOME")
 POD_IP = "127.0.0.1"

@@ -138,7 +138,3 @@ def projection(plan: ConformPlan) -> tuple[list[SparkColumn], list[SparkColumn]]
             conformed.append(raw.alias(c.name))
     conformed.extend(F.col(f"`{e}`") for e in plan.extras)
     return conformed, failures
-
-
-def published_columns(plan: ConformPlan) -> list[str]:
-    return [c.name for c in plan.columns] + list(plan.extras)

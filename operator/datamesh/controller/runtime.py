@@ -57,6 +57,8 @@ JOB_WATCH_GRACE_SECONDS = 30
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 #: How soon a product whose domain workspace this process has not applied yet is looked at again.
 WORKSPACE_WAIT_SECONDS = 2.0
+#: How often a provisioned workspace is applied again (drift: a RoleBinding or quota edited by hand).
+DRIFT_CHECK = timedelta(minutes=10)
 
 
 class DomainInUse(Exception):
@@ -628,7 +630,7 @@ class Runtime:
             and cond.is_true(old.conditions, "WorkspaceReady")
         )
         last = cond.find(old.conditions, "WorkspaceReady")
-        drift_check_due = last is None or now() - last.last_transition_time > timedelta(minutes=10)
+        drift_check_due = last is None or now() - last.last_transition_time > DRIFT_CHECK
         if provisioned and not drift_check_due:
             # Only the product count may have changed: no need to re-apply a dozen children.
             desired.append(cond.Desired("WorkspaceReady", "True", "Provisioned", f"namespace {domain.namespace_name}"))
@@ -650,7 +652,8 @@ class Runtime:
             domain.status = status
             if self.catalog is not None:
                 await self.catalog.sync_domain(domain)
-        return None if ready.status == "True" else 30.0
+        # A workspace someone changed by hand is put back at the next drift check, even with no event.
+        return DRIFT_CHECK.total_seconds() if ready.status == "True" else 30.0
 
     async def finalize_domain(self, body: dict[str, Any]) -> None:
         """Refuse to let a Domain go while it still holds products (unless forced)."""

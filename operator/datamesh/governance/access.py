@@ -58,12 +58,6 @@ def evaluate_access(policies: Iterable[GovernancePolicy], principal: Principal, 
     return AccessDecision(False, None, None, "no access rule permits it (denied by default)")
 
 
-def deny_rule(policies: Iterable[GovernancePolicy], principal: Principal, resource: Resource) -> RuleRef | None:
-    """The first Deny rule that matches, if any: how policies restrict access granted elsewhere."""
-    denies = matching_rules(policies, principal, resource).denies
-    return denies[0] if denies else None
-
-
 def accessible_domains(
     policies: Iterable[GovernancePolicy], principal: Principal, domains: Iterable[Domain | str]
 ) -> set[str]:
