@@ -46,7 +46,8 @@ def test_options_that_look_like_credentials_are_refused(option: str) -> None:
 
 
 def test_harmless_options_and_secret_options_are_accepted() -> None:
-    found = source(options={"header": "true", "fs.s3a.endpoint": "http://minio:9000"}, secretOptions=S3)
+    options = {"header": "true", "fs.s3a.endpoint": "http://minio:9000"}
+    found = source(format="csv", options=options, secretOptions=S3)
     assert found.secret_options[0].secret_key_ref.name == "s3-creds"
     assert found.to_wire()["secretOptions"] == S3
 

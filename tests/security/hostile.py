@@ -22,7 +22,7 @@ class Case:
     id: str
     cls: str
     """The class of hole: sql-command, script-transform, reflection, table-read, nesting, check-expression,
-    regex, bounds, location, namespace, secret-literal, python-entry-point."""
+    regex, bounds, location, namespace, secret-literal, python-entry-point, reader-option."""
     body: Body
     expect: tuple[str, ...]
     context: tuple[Body, ...] = field(default_factory=tuple)
@@ -261,6 +261,24 @@ def secret_cases(mesh: Mesh) -> list[Case]:
     return cases
 
 
+def reader_option_cases(mesh: Mesh) -> list[Case]:
+    """Reader options that would change what a source reads, or load a class."""
+    variants = [
+        ("parquet", {"path": str(mesh.lake / mesh.other / "gold" / "victim")}, "path"),
+        ("parquet", {"basePath": str(mesh.lake / mesh.other)}, "basePath"),
+        ("delta", {"versionAsOf": "0"}, "versionAsOf"),
+        ("json", {"fs.file.impl": "org.example.Evil"}, "fs.file.impl"),
+    ]
+    cases = []
+    for i, (fmt, options, named) in enumerate(variants):
+        body = mesh.domain(f"{mesh.own}-opt{i}")
+        body["spec"]["storage"]["location"] = str(mesh.lake / f"{mesh.own}-opt{i}" / "gold")
+        body["spec"]["sources"][0].update(location=str(mesh.lake / f"{mesh.own}-opt{i}" / "bronze"), format=fmt,
+                                          options=options)  # fmt: skip
+        cases.append(Case(f"reader-option-{i}", "reader-option", body, ("options", named)))
+    return cases
+
+
 def python_cases(mesh: Mesh) -> list[Case]:
     """No Python transform package is allowed in the test operator's configuration: every entry point is code."""
     entries = ["os:system", "subprocess:run", "builtins:exec", "datamesh.build.__main__:main", "antigravity:fly"]
@@ -281,6 +299,7 @@ def all_cases(mesh: Mesh, operator_namespace: str) -> list[Case]:
         *namespace_cases(mesh, operator_namespace),
         *secret_cases(mesh),
         *python_cases(mesh),
+        *reader_option_cases(mesh),
     ]
 
 

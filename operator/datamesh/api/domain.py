@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
+from datamesh.api import readeroptions
 from datamesh.api.common import (
     CONDITIONS_LIST_SCHEMA,
     ApiModel,
@@ -131,6 +132,18 @@ class Source(ApiModel):
     """Sensitivity of the table as a whole."""
     columns: Annotated[list[SourceColumn], Field(max_length=500)] = Field(default_factory=list)
     """Columns that carry PII or a classification (others need not be listed)."""
+
+    @model_validator(mode="after")
+    def _allowed_options(self) -> Source:
+        problems = [
+            readeroptions.problem(self.options, self.format, secret=False, field="options"),
+            readeroptions.problem([s.option for s in self.secret_options], self.format, secret=True,
+                                  field="secretOptions"),
+        ]  # fmt: skip
+        found = [p for p in problems if p]
+        if found:
+            raise ValueError("; ".join(found))
+        return self
 
 
 class PersistentVolume(ApiModel):

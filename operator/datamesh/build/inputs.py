@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from datamesh.api import readeroptions
 from datamesh.build.contract import ResolvedInput
 from datamesh.build.errors import BuildError, classify, one_line
 from datamesh.build.secrets import mask_column, masking_key, reader_options, redact, secret_values
@@ -54,6 +55,12 @@ def _check_exists(item: ResolvedInput) -> None:
 def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int], options: dict[str, str]) -> DataFrame:
     from delta.tables import DeltaTable
 
+    # The contract's allow-list again, where the options meet Spark (the request may not have come from it).
+    plain = readeroptions.problem(item.options, item.format, secret=False, field=f"input {item.ref} options")
+    secret = readeroptions.problem([r.option for r in item.secret_options], item.format, secret=True,
+                                   field=f"input {item.ref} secretOptions")  # fmt: skip
+    if plain or secret:
+        raise BuildError("InputError", "; ".join(p for p in (plain, secret) if p))
     if item.format == "delta":
         if not DeltaTable.isDeltaTable(spark, item.location):
             raise BuildError("InputMissing", f"input {item.ref}: no Delta table at {item.location}")
