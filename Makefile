@@ -51,7 +51,7 @@ lint: venv ## ruff and mypy
 
 test: venv kube tools lint crds-check packaging-check ## the whole suite: lint, drift checks, unit and real-cluster tests
 	@echo "==> pytest (starts its own control plane unless KUBECONFIG is set)"
-	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
 test-fast: venv ## unit tests only (no cluster, no Spark)
 	@$(VENV)/bin/pytest -m "not cluster and not spark" $(PYTEST_ARGS)
