@@ -60,3 +60,12 @@ def test_secret_options_hold_credentials_and_parsing_options_only() -> None:
     for option in ("path", "fs.s3a.impl", "fs.s3a.aws.credentials.provider"):
         with pytest.raises(ValidationError, match="secretOptions"):
             Source.model_validate(source("parquet", secret=[option]))
+
+
+@pytest.mark.parametrize("path", ["/", "/etc", "/usr/lib/python3/dist-packages", "/data/../etc", "/tmp", "/data/.x"])
+def test_a_domain_volume_never_mounts_over_the_images_own_files(path: str) -> None:
+    from datamesh.api.domain import PersistentVolume
+
+    with pytest.raises(ValidationError, match="mountPath|mount_path"):
+        PersistentVolume.model_validate({"mountPath": path})
+    assert PersistentVolume.model_validate({"mountPath": "/data/sales"}).mount_path == "/data/sales"

@@ -50,6 +50,7 @@ SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 #: Secrets the operator keeps in domain namespaces (the build Secret holds the mesh-wide masking key): a source
 #: must not be able to route them into a reader option, where they could leave the pod (an endpoint, a path).
 RESERVED_SECRET_PREFIX = "datamesh-"
+MOUNT_PATH_PATTERN = r"^/(data|lake|mnt|srv)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"
 
 
 def _no_credentials(options: dict[str, str]) -> dict[str, str]:
@@ -153,8 +154,9 @@ class PersistentVolume(ApiModel):
     """Requested size of the claim."""
     storage_class_name: ShortText | None = None
     """StorageClass of the claim (default: the cluster's default class)."""
-    mount_path: Annotated[str, Field(pattern=r"^/.*", max_length=1024)] = "/data"
-    """Where build pods mount the volume; products are stored below it."""
+    # Build pods mount the claim here (one subPath per table): never over the image's own files.
+    mount_path: Annotated[str, Field(pattern=MOUNT_PATH_PATTERN, max_length=1024)] = "/data"
+    """Where build pods mount the volume, under /data, /lake, /mnt or /srv; products are stored below it."""
 
 
 class Storage(ApiModel):
