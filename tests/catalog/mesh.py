@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datamesh.api.domain import Domain
+from datamesh.catalog.inventory import Inventory
 from datamesh.catalog.sync import CatalogSync
 from datamesh.controller.world import World
 from tests.catalog.conftest import make_domain, make_policy, make_product
@@ -116,5 +117,5 @@ def build_world(tokens: Tokens, table: Path) -> World:
 
 def populate(catalog: CatalogSync, tokens: Tokens, table: Path) -> World:
     world = build_world(tokens, table)
-    catalog.converge(world)
+    catalog.converge(world, Inventory.of(world))
     return world

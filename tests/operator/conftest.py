@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ class Operator:
         self.webhook_port = free_port()
         self.metrics_port = free_port()
 
-    def start(self) -> None:
+    def start(self, extra_args: Sequence[str] = ()) -> None:
+        """Start `datamesh operator` (with `extra_args` appended, e.g. `--namespace X`) and wait for its webhook."""
         env = {
             **self.cluster.env,
             "DATAMESH_RETRY_BACKOFF_SECONDS": "2",
@@ -51,7 +52,7 @@ class Operator:
             **self.extra_env,
         }
         webhook = ["--webhook-port", str(self.webhook_port), "--webhook-cert-dir", str(self.workdir / "webhook")]
-        argv = [sys.executable, "-m", "datamesh.cli.main", "operator", "--standalone", *webhook]
+        argv = [sys.executable, "-m", "datamesh.cli.main", "operator", "--standalone", *webhook, *extra_args]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
                                             start_new_session=True)  # fmt: skip

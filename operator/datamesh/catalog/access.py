@@ -57,7 +57,8 @@ class AccessView:
 
 
 def _stored_domains(session: Session) -> dict[str, Domain]:
-    rows = session.execute(select(DomainRow.name, DomainRow.spec)).all()
+    # A deleted Domain (a tombstone) makes nobody a member of anything.
+    rows = session.execute(select(DomainRow.name, DomainRow.spec).where(DomainRow.deleted_at.is_(None))).all()
     return {name: Domain.model_validate({"metadata": {"name": name}, "spec": spec}) for name, spec in rows}
 
 
@@ -71,7 +72,9 @@ def access_view(session: Session, caller: Caller) -> AccessView:
     domains = _stored_domains(session)
     policies = _stored_policies(session)
     principal = principal_for(caller.user, caller.groups, domains.values())
-    product_domains: Iterable[str] = session.execute(select(ProductRow.domain).distinct()).scalars()
+    product_domains: Iterable[str] = session.execute(
+        select(ProductRow.domain).where(ProductRow.deleted_at.is_(None)).distinct()
+    ).scalars()
     names = set(domains) | set(product_domains)
     return AccessView(principal, policies, domains, accessible_domains(policies, principal, names))
 

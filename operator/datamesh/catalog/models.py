@@ -49,6 +49,8 @@ class DomainRow(Base):
     """The Domain's spec as Kubernetes stores it: access decisions rebuild the model from it."""
     spec_hash: Mapped[str] = mapped_column(String(64))
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the Domain was seen deleted (a tombstone: hidden from discovery, its owners kept); None while it exists."""
 
 
 class PolicyRow(Base):
@@ -93,6 +95,9 @@ class ProductRow(Base):
     last_run_id: Mapped[str | None] = mapped_column(String(128))
     last_outcome: Mapped[str | None] = mapped_column(String(32))
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    """When the DataProduct was seen deleted: a tombstone, hidden from discovery, whose quality history and lineage
+    are kept. None while it exists; re-creating the product (same namespace and name) clears it."""
 
 
 def _product_fk() -> ForeignKey:

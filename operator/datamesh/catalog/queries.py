@@ -1,5 +1,8 @@
 """The discovery queries: the seed's "Data Product Discovery" SQL (products of the domains the caller may access,
-by quality score descending) with filters, the product detail and the mesh graph."""
+by quality score descending) with filters, the product detail and the mesh graph.
+
+Tombstones (products and domains deleted from the cluster, kept for their history) are never discovered: every
+query here reads live rows only (`LIVE_PRODUCT`, `LIVE_DOMAIN`)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from datamesh.catalog.models import (
 from datamesh.catalog.records import as_utc, now
 
 QUALITY_HISTORY_LIMIT = 50
+LIVE_PRODUCT = ProductRow.deleted_at.is_(None)
+LIVE_DOMAIN = DomainRow.deleted_at.is_(None)
 
 
 @dataclass
@@ -144,7 +149,7 @@ def search_products(session: Session, view: AccessView, filters: ProductFilters)
         select(ProductRow, SlaRow, FreshnessRow)
         .outerjoin(SlaRow, SlaRow.product_id == ProductRow.id)
         .outerjoin(FreshnessRow, FreshnessRow.product_id == ProductRow.id)
-        .where(or_(ProductRow.domain.in_(sorted(view.visible_domains)), ProductRow.shared.is_(True)))
+        .where(LIVE_PRODUCT, or_(ProductRow.domain.in_(sorted(view.visible_domains)), ProductRow.shared.is_(True)))
         .order_by(ProductRow.quality_score.desc().nulls_last(), ProductRow.domain, ProductRow.name)
     )
     statement = _filtered(statement, filters)
@@ -158,7 +163,7 @@ def search_products(session: Session, view: AccessView, filters: ProductFilters)
 def find_product(session: Session, view: AccessView, namespace: str, name: str) -> ProductRow | None:
     """The product, or None when it does not exist or the caller may not discover it (indistinguishable)."""
     row = session.execute(
-        select(ProductRow).where(ProductRow.namespace == namespace, ProductRow.name == name)
+        select(ProductRow).where(ProductRow.namespace == namespace, ProductRow.name == name, LIVE_PRODUCT)
     ).scalar_one_or_none()
     if row is None or view.hides(product_model(row)):
         return None
@@ -166,7 +171,9 @@ def find_product(session: Session, view: AccessView, namespace: str, name: str) 
 
 
 def products_named(session: Session, view: AccessView, name: str) -> list[ProductRow]:
-    rows = session.execute(select(ProductRow).where(ProductRow.name == name).order_by(ProductRow.namespace))
+    rows = session.execute(
+        select(ProductRow).where(ProductRow.name == name, LIVE_PRODUCT).order_by(ProductRow.namespace)
+    )
     return [row for row in rows.scalars() if not view.hides(product_model(row))]
 
 
@@ -215,6 +222,7 @@ def _lineage(session: Session, view: AccessView, row: ProductRow) -> dict[str, A
         .join(LineageEdgeRow, LineageEdgeRow.product_id == ProductRow.id)
         .where(
             and_(
+                LIVE_PRODUCT,
                 LineageEdgeRow.direction == "input",
                 LineageEdgeRow.kind == "product",
                 LineageEdgeRow.ref == row.name,
@@ -289,7 +297,7 @@ def product_detail(session: Session, view: AccessView, row: ProductRow) -> dict[
 def mesh_graph(session: Session, view: AccessView) -> dict[str, Any]:
     """Nodes (visible domains, their products, and the sources and upstream products they read) and input edges."""
     products = search_products(session, view, ProductFilters())
-    domain_rows = session.execute(select(DomainRow).order_by(DomainRow.name)).scalars()
+    domain_rows = session.execute(select(DomainRow).where(LIVE_DOMAIN).order_by(DomainRow.name)).scalars()
     counts: dict[str, int] = {}
     for product in products:
         counts[product["domain"]] = counts.get(product["domain"], 0) + 1
@@ -320,7 +328,7 @@ def mesh_graph(session: Session, view: AccessView) -> dict[str, Any]:
     rows = session.execute(
         select(ProductRow.namespace, ProductRow.name, LineageEdgeRow)
         .join(LineageEdgeRow, LineageEdgeRow.product_id == ProductRow.id)
-        .where(LineageEdgeRow.direction == "input")
+        .where(LIVE_PRODUCT, LineageEdgeRow.direction == "input")
         .order_by(LineageEdgeRow.id)
     )
     for namespace, name, edge in rows:

@@ -1,6 +1,9 @@
 """`CatalogSync`: the operator's write side of the catalog. Every method is synchronous, idempotent and runs in one
 transaction; every one raises `CatalogUnavailable` (and nothing else for an unreachable database) so the operator
-can set CatalogSynced=False, back off and later call `converge` with the whole World."""
+can set CatalogSynced=False, back off and later call `converge`.
+
+Nothing here deletes a product or a domain: a deleted one becomes a tombstone (`deleted_at`) that keeps its quality
+history and lineage, because the history outlives the object and a mistaken delete must cost nothing."""
 
 from __future__ import annotations
 
@@ -8,16 +11,18 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, select, text, tuple_
+from sqlalchemy import CursorResult, Engine, Update, delete, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from datamesh.api.dataproduct import DataProduct
 from datamesh.api.domain import Domain
 from datamesh.api.governancepolicy import GovernancePolicy
+from datamesh.catalog import inventory
 from datamesh.catalog.db import create_catalog_engine, default_catalog_url, migrate, session_factory, unavailable_as
+from datamesh.catalog.inventory import Inventory, Scope
 from datamesh.catalog.models import (
     Base,
     ColumnRow,
@@ -37,13 +42,13 @@ from datamesh.controller.world import World
 
 @dataclass(frozen=True)
 class ConvergeReport:
-    """What `converge` changed: counts of rows written and removed."""
+    """What `converge` changed: counts of rows written, tombstoned (products, domains) and removed (policies)."""
 
     domains: int
     products: int
     policies: int
-    deleted_domains: int
-    deleted_products: int
+    tombstoned_domains: int
+    tombstoned_products: int
     deleted_policies: int
 
 
@@ -72,6 +77,7 @@ def _write_domain(session: Session, record: DomainRecord) -> None:
     for key, value in record.values.items():
         setattr(row, key, value)
     row.synced_at = synced_at
+    row.deleted_at = None  # a Domain re-created under its old name is that domain again
 
 
 def _rewrite_spec_rows(session: Session, product_id: int, record: ProductRecord) -> None:
@@ -101,6 +107,7 @@ def _write_product(session: Session, record: ProductRecord) -> None:
     for field, value in record.product.items():
         setattr(row, field, value)
     row.synced_at = synced_at
+    row.deleted_at = None  # re-created under the same key: the same product, its history continues
     session.merge(FreshnessRow(product_id=row.id, **record.freshness))
     if record.quality_run is not None:
         _insert_ignoring_conflict(
@@ -115,36 +122,34 @@ def _write_policy(session: Session, policy: GovernancePolicy) -> None:
     session.merge(PolicyRow(name=str(policy.metadata.get("name", "")), body=policy.to_wire(), synced_at=now()))
 
 
-def _delete_products(session: Session, keys: Iterable[tuple[str, str]]) -> int:
+def _updated(session: Session, statement: Update) -> int:
+    """Rows an UPDATE changed (an UPDATE's result is always a CursorResult)."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount)
+
+
+def _tombstone_products(session: Session, keys: Iterable[tuple[str, str]]) -> int:
+    """Mark live products deleted; every row of their history stays (nothing here deletes, nothing cascades)."""
     wanted = list(keys)
-    removed = 0
+    marked = 0
+    stamp = now()
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        ids = session.execute(
-            select(ProductRow.id).where(tuple_(ProductRow.namespace, ProductRow.name).in_(chunk))
-        ).scalars()
-        removed += _delete_product_ids(session, list(ids))
-    return removed
+        statement = (
+            update(ProductRow)
+            .where(tuple_(ProductRow.namespace, ProductRow.name).in_(chunk), ProductRow.deleted_at.is_(None))
+            .values(deleted_at=stamp)
+        )
+        marked += _updated(session, statement)
+    return marked
 
 
-def _delete_product_ids(session: Session, ids: list[int]) -> int:
-    if not ids:
-        return 0
-    # Spelled out rather than left to ON DELETE CASCADE so an SQLite connection opened without
-    # PRAGMA foreign_keys (e.g. by hand) cannot leave orphans behind.
-    for model in (ColumnRow, TagRow, SlaRow, FreshnessRow, QualityRunRow, LineageEdgeRow, OwnerRow):
-        session.execute(delete(model).where(model.product_id.in_(ids)))
-    session.execute(delete(ProductRow).where(ProductRow.id.in_(ids)))
-    return len(ids)
-
-
-def _delete_domains(session: Session, names: Iterable[str]) -> int:
+def _tombstone_domains(session: Session, names: Iterable[str]) -> int:
     wanted = list(names)
     if not wanted:
         return 0
-    session.execute(delete(OwnerRow).where(OwnerRow.domain_name.in_(wanted)))
-    session.execute(delete(DomainRow).where(DomainRow.name.in_(wanted)))
-    return len(wanted)
+    statement = update(DomainRow).where(DomainRow.name.in_(wanted), DomainRow.deleted_at.is_(None))
+    return _updated(session, statement.values(deleted_at=now()))
 
 
 class CatalogSync:
@@ -187,9 +192,9 @@ class CatalogSync:
             _write_domain(session, domain_record(domain))
 
     def delete_domain(self, name: str) -> None:
-        """Remove the domain (its products go through their own finalizers). Deleting a missing one is fine."""
+        """Tombstone the domain: hidden from discovery, its row and owners kept. Missing or tombstoned: no-op."""
         with self._transaction(f"delete of Domain {name}") as session:
-            _delete_domains(session, [name])
+            _tombstone_domains(session, [name])
 
     def upsert_product(self, product: DataProduct) -> None:
         """Write the product's spec and status; record its last build in the quality history once per run id."""
@@ -198,9 +203,10 @@ class CatalogSync:
             _write_product(session, record)
 
     def delete_product(self, namespace: str, name: str) -> None:
-        """Remove the product with its schema, SLA, quality history and lineage. Deleting a missing one is fine."""
+        """Tombstone the product: hidden from discovery, its schema, SLA, quality history and lineage kept.
+        Missing or tombstoned already: no-op."""
         with self._transaction(f"delete of DataProduct {namespace}/{name}") as session:
-            _delete_products(session, [(namespace, name)])
+            _tombstone_products(session, [(namespace, name)])
 
     def upsert_policy(self, policy: GovernancePolicy) -> None:
         """Store a GovernancePolicy: the discovery API decides access from the stored copies."""
@@ -211,38 +217,55 @@ class CatalogSync:
         with self._transaction(f"delete of GovernancePolicy {name}") as session:
             session.execute(delete(PolicyRow).where(PolicyRow.name == name))
 
-    def converge(self, world: World) -> ConvergeReport:
-        """Make the catalog hold exactly the World's domains, products and policies, in one transaction: upserts
-        everything present and deletes everything absent (deletes missed while the catalog was down included)."""
+    def converge(self, world: World, existing: Inventory, scope: Scope = Scope()) -> ConvergeReport:
+        """In one transaction: upsert the world's domains, products and policies, and tombstone the products and
+        domains of `scope` that `existing` (a complete list of what exists in the cluster) does not hold.
+
+        `world` may be partial (a watch still filling, invalid objects left out): only `existing` proves an
+        object gone. An object created after that list was taken is in the world, so the world's keys count as
+        existing too. Rows outside `scope` are neither written nor tombstoned. The caller passes a world
+        nobody mutates meanwhile (this runs in a thread)."""
+        domains = list(world.domains.values())
+        products = [p for p in world.products.values() if scope.covers(product_record_key(p)[0])]
+        policies = list(world.policies.values())
         with self._transaction("converge") as session:
-            for domain in world.domains.values():
+            for domain in domains:
                 _write_domain(session, domain_record(domain))
-            for policy in world.policies.values():
+            for policy in policies:
                 _write_policy(session, policy)
-            for product in world.products.values():
+            for product in products:
                 _write_product(session, product_record(product))
 
-            stored_products = {
-                (namespace, name) for namespace, name in session.execute(select(ProductRow.namespace, ProductRow.name))
-            }
-            present_products = {product_record_key(p) for p in world.products.values()}
-            deleted_products = _delete_products(session, sorted(stored_products - present_products))
+            live_products = [
+                (namespace, name)
+                for namespace, name in session.execute(
+                    select(ProductRow.namespace, ProductRow.name).where(ProductRow.deleted_at.is_(None))
+                )
+            ]
+            present_products = existing.products | {product_record_key(p) for p in products}
+            gone_products = inventory.products_gone(live_products, present_products, scope)
+            tombstoned_products = _tombstone_products(session, gone_products)
 
-            stored_domains = set(session.execute(select(DomainRow.name)).scalars())
-            present_domains = {domain.name for domain in world.domains.values()}
-            deleted_domains = _delete_domains(session, sorted(stored_domains - present_domains))
+            live_domains = [
+                (name, namespace)
+                for name, namespace in session.execute(
+                    select(DomainRow.name, DomainRow.namespace).where(DomainRow.deleted_at.is_(None))
+                )
+            ]
+            gone_domains = inventory.domains_gone(live_domains, existing.domains | {d.name for d in domains}, scope)
+            tombstoned_domains = _tombstone_domains(session, gone_domains)
 
-            stored_policies = set(session.execute(select(PolicyRow.name)).scalars())
-            present_policies = {str(p.metadata.get("name", "")) for p in world.policies.values()}
-            gone_policies = sorted(stored_policies - present_policies)
+            stored_policies = session.execute(select(PolicyRow.name)).scalars()
+            present_policies = existing.policies | {str(p.metadata.get("name", "")) for p in policies}
+            gone_policies = inventory.policies_gone(stored_policies, present_policies)
             if gone_policies:
                 session.execute(delete(PolicyRow).where(PolicyRow.name.in_(gone_policies)))
         return ConvergeReport(
-            domains=len(world.domains),
-            products=len(world.products),
-            policies=len(world.policies),
-            deleted_domains=deleted_domains,
-            deleted_products=deleted_products,
+            domains=len(domains),
+            products=len(products),
+            policies=len(policies),
+            tombstoned_domains=tombstoned_domains,
+            tombstoned_products=tombstoned_products,
             deleted_policies=len(gone_policies),
         )
 

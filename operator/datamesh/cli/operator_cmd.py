@@ -42,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"datamesh operator: {conflict}", file=sys.stderr)
         return 2
 
-    import datamesh.controller.handlers  # noqa: F401  (registers the handlers)
-    from datamesh.controller import logs
+    from datamesh.controller import handlers, logs  # importing handlers registers them
 
     logs.configure(args.log_format, args.verbose)
     asyncio.run(
@@ -53,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             standalone=args.standalone or args.peering is None,
             peering_name=args.peering,
             liveness_endpoint=args.liveness,
+            # The catalog converges only inside the watched namespaces.
+            memo=kopf.Memo({handlers.WATCHED_NAMESPACES: tuple(args.namespace or ())}),
         )
     )
     return 0

@@ -3,6 +3,10 @@
 Every write goes through a thread (the catalog store is synchronous SQLAlchemy). When the database cannot
 be reached, products get `CatalogSynced=False`, the link marks itself dirty and a background loop retries
 with backoff; the first success runs `converge`, which also lands deletes that happened meanwhile.
+
+Converge tombstones what is gone, so it needs proof of what exists: the cache cannot give it (its watches fill
+slowly at first and it leaves out invalid objects), so the link takes a fresh LIST through the API each time
+(`cluster_inventory`) and converges only inside the watched namespaces (`Scope`).
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from datamesh.api import DataProduct, Domain, GovernancePolicy
+import aiohttp
+
+from datamesh.api import API_VERSION, DataProduct, Domain, GovernancePolicy
 from datamesh.catalog import CatalogSync, CatalogUnavailable
+from datamesh.catalog.inventory import Inventory, Scope
 from datamesh.controller import conditions as cond
+from datamesh.controller.kube import ApiError, Kube
 from datamesh.controller.world import World
 
 logger = logging.getLogger("datamesh.catalog")
@@ -32,15 +40,44 @@ def _fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+ListExisting = Callable[[], Awaitable[Inventory]]
+
+
+def _keys(items: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(str(i.get("metadata", {}).get("namespace") or ""), str(i.get("metadata", {}).get("name"))) for i in items}
+
+
+def cluster_inventory(kube: Kube, scope: Scope) -> ListExisting:
+    """What exists, from a fresh LIST of each kind: DataProducts of the scope (namespace by namespace when the
+    scope names them, else cluster-wide), every Domain and GovernancePolicy (cluster-scoped). Raw items, so
+    objects whose spec does not parse count as existing."""
+
+    async def list_existing() -> Inventory:
+        namespaces = scope.exact_namespaces
+        products: set[tuple[str, str]] = set()
+        for namespace in sorted(namespaces) if namespaces is not None else [None]:
+            products |= _keys(await kube.list(API_VERSION, "DataProduct", namespace))
+        domains = {name for _, name in _keys(await kube.list(API_VERSION, "Domain"))}
+        policies = {name for _, name in _keys(await kube.list(API_VERSION, "GovernancePolicy"))}
+        return Inventory(frozenset(products), frozenset(domains), frozenset(policies))
+
+    return list_existing
+
+
 class CatalogLink:
-    def __init__(self, sync: CatalogSync, world: World) -> None:
+    def __init__(self, sync: CatalogSync, world: World, list_existing: ListExisting, scope: Scope = Scope()) -> None:
         self.sync = sync
         self.world = world
+        self.list_existing = list_existing
+        self.scope = scope
         self.available = True
         self.dirty = True  # converge once at start: the catalog may hold objects deleted while we were away
         self.last_error = ""
         self._synced: dict[tuple[str, str], str] = {}
         self._task: asyncio.Task[None] | None = None
+        # Held from the LIST to the end of a converge: a delete seen meanwhile lands after it, so the converge
+        # (which may still have listed the object) cannot undo it.
+        self._converging = asyncio.Lock()
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> bool:
         try:
@@ -72,22 +109,25 @@ class CatalogLink:
 
     async def drop_product(self, namespace: str, name: str) -> None:
         self._synced.pop((namespace, name), None)
-        await self._call(f"delete product {namespace}/{name}", self.sync.delete_product, namespace, name)
+        async with self._converging:
+            await self._call(f"delete product {namespace}/{name}", self.sync.delete_product, namespace, name)
 
     async def sync_domain(self, domain: Domain) -> None:
         await self._call(f"domain {domain.name}", self.sync.upsert_domain, domain)
 
     async def drop_domain(self, name: str) -> None:
-        await self._call(f"delete domain {name}", self.sync.delete_domain, name)
+        async with self._converging:
+            await self._call(f"delete domain {name}", self.sync.delete_domain, name)
 
     async def sync_policy(self, policy: GovernancePolicy) -> None:
         await self._call("policy", self.sync.upsert_policy, policy)
 
     async def drop_policy(self, name: str) -> None:
-        await self._call(f"delete policy {name}", self.sync.delete_policy, name)
+        async with self._converging:
+            await self._call(f"delete policy {name}", self.sync.delete_policy, name)
 
-    def start(self, on_recovered: Callable[[], None], *, first_delay: float = 5.0) -> None:
-        self._task = asyncio.create_task(self._converge_loop(on_recovered, first_delay), name="catalog-converge")
+    def start(self, on_recovered: Callable[[], None]) -> None:
+        self._task = asyncio.create_task(self._converge_loop(on_recovered), name="catalog-converge")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -95,22 +135,42 @@ class CatalogLink:
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.to_thread(self.sync.close)
 
-    async def _converge_loop(self, on_recovered: Callable[[], None], delay: float) -> None:
+    async def converge(self) -> bool:
+        """One converge from a fresh list of what exists. False when the list or the database failed (logged;
+        nothing was tombstoned); the catalog's availability follows the database only."""
+        async with self._converging:
+            try:
+                existing = await self.list_existing()
+            except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+                logger.warning("catalog converge postponed: cannot list what exists: %s", error)
+                return False
+            # A copy taken on the event loop: the watch handlers change the world while converge runs in a thread.
+            world = World(dict(self.world.domains), dict(self.world.products), dict(self.world.policies))
+            try:
+                report = await asyncio.to_thread(self.sync.converge, world, existing, self.scope)
+            except CatalogUnavailable as error:
+                self.available = False
+                self.last_error = str(error)
+                return False
+        logger.info("catalog converged: %s", report)
+        self.available = True
+        return True
+
+    async def _converge_loop(self, on_recovered: Callable[[], None]) -> None:
         backoff = 2.0
-        await asyncio.sleep(delay)  # let the watch streams fill the cache first
         while True:
             if self.dirty:
                 was_available = self.available
                 try:
-                    report = await asyncio.to_thread(self.sync.converge, self.world)
-                except CatalogUnavailable as error:
-                    self.available = False
-                    self.last_error = str(error)
+                    converged = await self.converge()
+                except Exception:  # a bug must not end the loop: without it deletes would never land
+                    logger.exception("catalog converge failed")
+                    converged = False
+                if not converged:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                     continue
-                logger.info("catalog converged: %s", report)
-                self.available, self.dirty, backoff = True, False, 2.0
+                self.dirty, backoff = False, 2.0
                 self._synced.clear()
                 if not was_available:
                     on_recovered()

@@ -22,6 +22,8 @@ from datamesh.controller.runtime import DomainInUse, Runtime
 
 GROUP, VERSION = "datamesh.dev", "v1alpha1"
 BUILD_JOBS = {"app.kubernetes.io/managed-by": "datamesh-operator"}
+#: Key of the operator memo holding the `--namespace` values kopf watches (set by `datamesh operator`).
+WATCHED_NAMESPACES = "watched_namespaces"
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
@@ -74,9 +76,14 @@ async def configure(
     if config.catalog_enabled:
         # Imported only when used: SQLAlchemy and its drivers weigh on the operator's memory.
         from datamesh.catalog import open_catalog
-        from datamesh.controller.catalog_link import CatalogLink
+        from datamesh.catalog.inventory import Scope
+        from datamesh.controller.catalog_link import CatalogLink, cluster_inventory
 
-        runtime.catalog = CatalogLink(open_catalog(config.catalog_url), runtime.cache.world)
+        # The namespaces `datamesh operator --namespace` watches (none: all); converge touches no other.
+        scope = Scope(tuple(memo.get(WATCHED_NAMESPACES) or ()))
+        runtime.catalog = CatalogLink(
+            open_catalog(config.catalog_url), runtime.cache.world, cluster_inventory(runtime.kube, scope), scope
+        )
         runtime.catalog.start(on_recovered=runtime.enqueue_all_products)
     memo["runtime"] = runtime
     runtime.queue.start()

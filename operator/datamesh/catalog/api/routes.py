@@ -14,6 +14,7 @@ from datamesh.catalog.api.rest_output import RowFilter, RowsError, RowsPage, rea
 from datamesh.catalog.api.schemas import DomainView, Graph, ProductDetail, ProductSummary, RowsResponse, WhoAmI
 from datamesh.catalog.models import ColumnRow, DomainRow, LineageEdgeRow, ProductRow
 from datamesh.catalog.queries import (
+    LIVE_DOMAIN,
     ProductFilters,
     find_product,
     mesh_graph,
@@ -43,7 +44,7 @@ def domains(who: Who, db: Db) -> list[dict[str, Any]]:
     counts: dict[str, int] = {}
     for product in search_products(db, view, ProductFilters()):
         counts[product["domain"]] = counts.get(product["domain"], 0) + 1
-    rows = db.execute(select(DomainRow).order_by(DomainRow.name)).scalars()
+    rows = db.execute(select(DomainRow).where(LIVE_DOMAIN).order_by(DomainRow.name)).scalars()
     return [
         {
             "name": row.name,
