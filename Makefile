@@ -54,7 +54,7 @@ test: venv kube tools lint crds-check packaging-check ## the whole suite: lint, 
 	@$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
 test-fast: venv ## unit tests only (no cluster, no Spark)
-	@$(VENV)/bin/pytest -m "not cluster and not spark" $(PYTEST_ARGS)
+	@DATAMESH_NO_SYSTEM_INSTALL=1 $(VENV)/bin/pytest -m "not cluster and not spark" $(PYTEST_ARGS)
 
 cluster-up: kube ## start the local control plane; writes .devcluster/kubeconfig
 	@$(PY) -m devcluster up --dir .devcluster

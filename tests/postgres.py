@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from devcluster.cluster import free_port
+from tests.requirements import may_install_system_packages, missing
 
 
 def _postgres_bin() -> Path | None:
@@ -30,15 +31,15 @@ def _postgres_bin() -> Path | None:
 
 def _install_postgres() -> Path:
     if _postgres_bin() is None:
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.skip("PostgreSQL is not installed and apt-get is not usable here")
+        if not may_install_system_packages():
+            missing("PostgreSQL is not installed and system packages may not be installed here")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         install = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]
         if subprocess.run(install, env=env, capture_output=True).returncode != 0:
             subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
             result = subprocess.run(install, env=env, capture_output=True, text=True)
             if result.returncode != 0:
-                pytest.skip(f"apt-get install postgresql failed: {result.stderr[-500:]}")
+                missing(f"apt-get install postgresql failed: {result.stderr[-500:]}")
     found = _postgres_bin()
     assert found is not None, "postgresql installed but no initdb/pg_ctl under /usr/lib/postgresql/*/bin"
     return found

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.catalog.mesh import Tokens
+from tests.requirements import may_install_system_packages, missing
 
 HEALTH_COLOURS = {"healthy": (0x2E, 0x9D, 0x5B), "degraded": (0xE0, 0xA5, 0x26), "failing": (0xD6, 0x45, 0x45)}
 
@@ -20,15 +21,15 @@ def _chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("Chromium is not installed and apt-get is not usable here")
+    if not may_install_system_packages():
+        missing("Chromium is not installed and system packages may not be installed here")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:
         subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
         result = subprocess.run(install, env=env, capture_output=True, text=True)
         if result.returncode != 0:
-            pytest.skip(f"apt-get install chromium failed: {result.stderr[-500:]}")
+            missing(f"apt-get install chromium failed: {result.stderr[-500:]}")
     found = shutil.which("chromium")
     assert found, "chromium installed but not on PATH"
     return found

@@ -19,6 +19,7 @@ from tests.operator.conftest import Operator, condition, unique, wait_for
 from tests.operator.test_builds import BUILD_TIMEOUT
 from tests.packaging.rbac import chart_service_account_kubeconfig, delete_chart_rbac
 from tests.packaging.tools import HelmUnavailable, build_helm
+from tests.requirements import missing
 
 pytestmark = [pytest.mark.spark, pytest.mark.local_lake]
 LAKE = "/var/lib/datamesh/lake"
@@ -31,7 +32,7 @@ def chart_operator(crds: Cluster, operator: Operator | None, tmp_path: Path) -> 
     try:
         helm = build_helm()
     except HelmUnavailable as error:
-        pytest.skip(str(error))
+        missing(str(error))
     namespace = unique("rbac")
     crds.kubectl("create", "namespace", namespace)
     kubeconfig = chart_service_account_kubeconfig(crds, namespace, tmp_path / "operator.kubeconfig", helm=helm)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import Cluster
 from tests.packaging.tools import HelmUnavailable, build_helm, documents, dump, template
+from tests.requirements import missing
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +17,7 @@ def helm() -> Path:
     try:
         return build_helm()
     except HelmUnavailable as error:
-        pytest.skip(str(error))
+        missing(str(error))
 
 
 @pytest.fixture(scope="session")
