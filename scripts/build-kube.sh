@@ -21,7 +21,8 @@ export GOMODCACHE="${GOMODCACHE:-$CACHE/gomod}"
 export GOCACHE="${GOCACHE:-$CACHE/gobuild}"
 export CGO_ENABLED=0
 
-components=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+# What to build from k8s.io/kubernetes: the control plane by default; scripts/build-node.sh asks for the kubelet.
+read -r -a components <<< "${KUBE_COMPONENTS:-kube-apiserver kube-controller-manager kube-scheduler kubectl}"
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Two test runs (or a test run and `make kube`) starting at once must not build into the same temporary files:

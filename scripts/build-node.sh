@@ -14,6 +14,7 @@
 # to stderr).
 set -euo pipefail
 
+HERE="$(cd "$(dirname "$0")" && pwd)"
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 CRI_TOOLS_VERSION="${CRI_TOOLS_VERSION:-v1.37.0}"
@@ -85,37 +86,10 @@ if [ $need_containerd -eq 1 ]; then
 fi
 
 if [ ! -x "$BIN/kubelet" ]; then
-  step "kubelet $K8S_VERSION: reading the staging module list"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys;print(json.load(sys.stdin)["GoMod"])')
-  staging_version="v0.${K8S_VERSION#v1.}"
-  w="$OUT/src/kubernetes"; rm -rf "$w"; mkdir -p "$w"; cd "$w"
-  go_line=$(grep -m1 '^go ' "$gomod")
-  {
-    echo "module datamesh.dev/build-kubelet"
-    echo
-    echo "$go_line"
-    echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    echo
-    echo "replace ("
-    grep -E '=> \./staging/' "$gomod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
-    echo ")"
-  } > go.mod
-  printf 'package tools\n' > tools.go
-  step "kubelet $K8S_VERSION: fetching modules"
-  go get "k8s.io/kubernetes@$K8S_VERSION"
-  major=${K8S_VERSION#v}; major=${major%%.*}
-  minor=${K8S_VERSION#v*.}; minor=${minor%%.*}
-  ldflags="-s -w"
-  for k in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $k.gitVersion=$K8S_VERSION -X $k.gitMajor=$major -X $k.gitMinor=$minor"
-    ldflags+=" -X $k.gitTreeState=clean -X $k.buildDate=1970-01-01T00:00:00Z"
-  done
-  step "kubelet $K8S_VERSION: compiling"
-  start=$(date +%s)
-  go build -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$BIN/kubelet.tmp" k8s.io/kubernetes/cmd/kubelet
+  # Same wrapper module, version and build flags as the control plane: build-kube.sh builds it into its cache.
+  DATAMESH_CACHE="$CACHE" KUBE_COMPONENTS=kubelet K8S_VERSION="$K8S_VERSION" bash "$HERE/build-kube.sh" >&2
+  cp "$CACHE/kube/$K8S_VERSION/bin/kubelet" "$BIN/kubelet.tmp"
   mv "$BIN/kubelet.tmp" "$BIN/kubelet"
-  step "kubelet built in $(( $(date +%s) - start ))s"
 fi
 
 if [ ! -x "$BIN/crictl" ]; then
