@@ -50,7 +50,7 @@ SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 #: Secrets the operator keeps in domain namespaces (the build Secret holds the mesh-wide masking key): a source
 #: must not be able to route them into a reader option, where they could leave the pod (an endpoint, a path).
 RESERVED_SECRET_PREFIX = "datamesh-"
-MOUNT_PATH_PATTERN = r"^/(data|lake|mnt|srv)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"
+MOUNT_PATH_PATTERN = r"^/(data|lake|mnt|srv|var/lib/datamesh)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"
 
 
 def _no_credentials(options: dict[str, str]) -> dict[str, str]:
@@ -156,7 +156,8 @@ class PersistentVolume(ApiModel):
     """StorageClass of the claim (default: the cluster's default class)."""
     # Build pods mount the claim here (one subPath per table): never over the image's own files.
     mount_path: Annotated[str, Field(pattern=MOUNT_PATH_PATTERN, max_length=1024)] = "/data"
-    """Where build pods mount the volume, under /data, /lake, /mnt or /srv; products are stored below it."""
+    """Where build pods mount the volume, under /data, /lake, /mnt, /srv or /var/lib/datamesh; products are stored
+    below it."""
 
 
 class Storage(ApiModel):
