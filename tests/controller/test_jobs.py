@@ -47,13 +47,30 @@ def test_spark_runs_local_unless_executors_are_asked_for() -> None:
     mesh = load_mesh([EXAMPLES])
     product = mesh.find_product("customer-360")
     domain = mesh.domains["sales"]
-    assert spark_conf(product, domain, OperatorConfig(), "sales") == {"spark.master": "local[1]"}
-    product.spec.compute = product.spec.compute.model_validate({"executors": 3}) if product.spec.compute else None
-    from datamesh.api.dataproduct import Compute
+    # The example's driver has 2Gi: the heap leaves room for the JVM's own memory and the Python process.
+    local = {"spark.master": "local[1]", "spark.driver.memory": "1228m"}
+    assert spark_conf(product, domain, OperatorConfig(), "sales") == local
+    from datamesh.api.dataproduct import Compute, Resources
 
-    product.spec.compute = Compute(executors=3)
+    product.spec.compute = Compute(executors=3, executor=Resources(cpu="2", memory="4Gi"))
     conf = spark_conf(product, domain, OperatorConfig(), "sales")
     assert conf["spark.master"].startswith("k8s://") and conf["spark.executor.instances"] == "3"
+    # Heap plus Spark's overhead (10 %, at least 384Mi) fit the 4Gi asked for.
+    assert conf["spark.executor.memory"] == "3712m"
+    # A platform default wins over the computed size; the master never yields.
+    platform = OperatorConfig(spark_defaults={"spark.driver.memory": "3g", "spark.master": "yarn"})
+    product.spec.compute = None
+    assert spark_conf(product, domain, platform, "sales") == {"spark.master": "local[1]", "spark.driver.memory": "3g"}
+
+
+@pytest.mark.parametrize(
+    ("memory", "driver", "executor"),
+    [("2Gi", "1228m", "1664m"), ("512Mi", "512m", "512m"), ("1G", "572m", "569m"), ("1Ti", "629145m", "953250m")],
+)
+def test_heaps_follow_the_containers_memory(memory: str, driver: str, executor: str) -> None:
+    from datamesh.controller.jobs import driver_heap, executor_heap
+
+    assert (driver_heap(memory), executor_heap(memory)) == (driver, executor)
 
 
 # ---------------------------------------------------------------------------------------------- least privilege

@@ -15,9 +15,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from datamesh.api import DataProduct
+from datamesh.api.common import parse_quantity
 from datamesh.api.dataproduct import Resources
 from datamesh.api.domain import RESERVED_SECRET_PREFIX, Domain
 from datamesh.api.durations import parse_duration
@@ -55,16 +57,45 @@ def executor_count(product: DataProduct, domain: Domain) -> int:
     return compute.executors if compute and compute.executors is not None else domain.spec.compute.executors
 
 
+#: Of the build container's memory limit, what the driver's JVM heap gets: the rest is the JVM's own (metaspace,
+#: threads, direct buffers) and the Python build process beside it. A fixed 2g heap in a 2Gi container is an
+#: OOM kill waiting for a large input.
+DRIVER_HEAP_SHARE = Decimal("0.6")
+MIN_HEAP_MB = 512
+#: What Spark adds to an executor's heap for the pod's memory request (spark.executor.memoryOverhead defaults).
+EXECUTOR_OVERHEAD_FACTOR = Decimal("1.1")
+EXECUTOR_MIN_OVERHEAD_MB = 384
+
+
+def _mebibytes(memory: str) -> Decimal:
+    return parse_quantity(memory) / (1 << 20)
+
+
+def driver_heap(memory: str) -> str:
+    """spark.driver.memory for a build container whose memory limit is `memory`."""
+    return f"{max(MIN_HEAP_MB, int(_mebibytes(memory) * DRIVER_HEAP_SHARE))}m"
+
+
+def executor_heap(memory: str) -> str:
+    """spark.executor.memory such that heap plus Spark's overhead fit the `memory` the product asked for."""
+    total = _mebibytes(memory)
+    heap = min(total / EXECUTOR_OVERHEAD_FACTOR, total - EXECUTOR_MIN_OVERHEAD_MB)
+    return f"{max(MIN_HEAP_MB, int(heap))}m"
+
+
 def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, namespace: str) -> dict[str, str]:
-    """Spark settings for the build: local mode by default, executors as pods when asked for."""
+    """Spark settings for the build: local mode by default, executors as pods when asked for. The platform's
+    spark_defaults win over the computed heap sizes, the master and executor settings over everything."""
     compute = product.spec.compute
     executors = executor_count(product, domain)
     driver = (compute.driver if compute and compute.driver else None) or domain.spec.compute.driver
+    sized = {"spark.driver.memory": driver_heap(driver.memory)}
     if not executors:
         cores = max(1, int(driver.cpu)) if driver.cpu.isdigit() else 1
-        return {**config.spark_defaults, "spark.master": f"local[{cores}]"}
+        return {**sized, **config.spark_defaults, "spark.master": f"local[{cores}]"}
     executor = (compute.executor if compute and compute.executor else None) or domain.spec.compute.executor
     return {
+        **sized,
         **config.spark_defaults,
         "spark.master": "k8s://https://kubernetes.default.svc",
         "spark.submit.deployMode": "client",
@@ -73,7 +104,7 @@ def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, nam
         "spark.kubernetes.container.image": config.image,
         "spark.kubernetes.authenticate.driver.serviceAccountName": config.builder_service_account,
         "spark.kubernetes.executor.request.cores": executor.cpu,
-        "spark.executor.memory": executor.memory.replace("Gi", "g").replace("Mi", "m"),
+        "spark.executor.memory": executor_heap(executor.memory),
         "spark.kubernetes.executor.label.datamesh.dev/product": product.name,
     }
 

@@ -12,6 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 
 logger = logging.getLogger(__name__)
+#: A key whose reconcile raised is retried after 1 s, 2 s, 4 s... up to 5 minutes, per key (client-go's
+#: ItemExponentialFailureRateLimiter): one broken object or an API outage must not spin a worker.
+FAILURE_BACKOFF_BASE = 1.0
+FAILURE_BACKOFF_MAX = 300.0
+
+
+def failure_backoff(failures: int) -> float:
+    return float(min(FAILURE_BACKOFF_MAX, FAILURE_BACKOFF_BASE * 2 ** min(max(failures - 1, 0), 32)))
 
 
 class WorkQueue:
@@ -23,6 +31,7 @@ class WorkQueue:
         self._active: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._failures: dict[Hashable, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.errors = 0
         self.on_error: Callable[[Hashable], None] | None = None
@@ -50,6 +59,7 @@ class WorkQueue:
         self._timers[key] = loop.call_at(when, self._fire, key)
 
     def forget(self, key: Hashable) -> None:
+        self._failures.pop(key, None)
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -74,8 +84,10 @@ class WorkQueue:
             self._queued.discard(key)
             self._active.add(key)
             retry: float | None = None
+            failed = False
             try:
                 retry = await self._handler(key)
+                self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a reconcile bug or API outage must not kill the worker: log, back off, retry
@@ -83,11 +95,15 @@ class WorkQueue:
                 self.errors += 1
                 if self.on_error is not None:
                     self.on_error(key)
-                retry = 10.0
+                failures = self._failures.get(key, 0) + 1
+                self._failures[key] = failures
+                retry, failed = failure_backoff(failures), True
             finally:
                 self._active.discard(key)
-            if key in self._dirty:
+            if key in self._dirty and not failed:
                 self._dirty.discard(key)
                 self.add(key)
             elif retry is not None:
+                # Events that arrived meanwhile wait for the backoff of a failing key: they are in the cache already.
+                self._dirty.discard(key)
                 self.add_after(key, retry)

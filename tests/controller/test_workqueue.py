@@ -1,0 +1,48 @@
+"""The work queue retries a failing key with its own exponential backoff and forgets it on success."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+
+from datamesh.controller.workqueue import FAILURE_BACKOFF_MAX, WorkQueue, failure_backoff
+
+
+def test_backoff_doubles_per_failure_up_to_a_ceiling() -> None:
+    assert [failure_backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert failure_backoff(30) == failure_backoff(10_000) == FAILURE_BACKOFF_MAX
+
+
+def test_a_failing_key_backs_off_alone_and_resets_after_a_success() -> None:
+    async def scenario() -> tuple[list[tuple[Hashable, float]], list[Hashable]]:
+        delays: list[tuple[Hashable, float]] = []
+        handled: list[Hashable] = []
+        outcomes = {"bad": [RuntimeError("1"), RuntimeError("2"), RuntimeError("3"), None, RuntimeError("4")]}
+
+        async def handler(key: Hashable) -> float | None:
+            handled.append(key)
+            if key == "bad" and len(handled) == 1:
+                queue.add("good")  # another key is not held up by the failing one
+            script = outcomes.get(str(key))
+            if script:
+                outcome = script.pop(0)
+                if outcome is not None:
+                    raise outcome
+                return 0.5  # the success asks to be looked at again, and that look fails
+            return None
+
+        queue = WorkQueue(handler, workers=1)
+        queue.add_after = lambda key, seconds: (delays.append((key, seconds)), queue.add(key))[1]  # type: ignore[method-assign]
+        queue.start()
+        queue.add("bad")
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(handled) >= 6:
+                break
+        await queue.stop()
+        return delays, handled
+
+    delays, handled = asyncio.run(scenario())
+    # Three failures back off 1, 2, 4 s; the success resets the count, so the next failure waits 1 s again.
+    assert [d for k, d in delays if k == "bad"] == [1.0, 2.0, 4.0, 0.5, 1.0]
+    assert "good" in handled and not [d for k, d in delays if k == "good"]
