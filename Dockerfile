@@ -24,14 +24,24 @@ project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
 print("\n".join(project["dependencies"] + extras["spark"] + extras["catalog"]))
 PY
-RUN pip install -r /tmp/requirements.txt
-COPY operator ./operator
-RUN pip install --no-deps . \
+RUN pip install -r /tmp/requirements.txt \
+ && pip install --target /opt/pip pip setuptools wheel \
  && pip uninstall -y pip setuptools wheel
 # Delta jars baked in: build pods never download anything (DATAMESH_JARS_DIR below points Spark at them).
-RUN DATAMESH_CACHE=/tmp/datamesh-cache python -m datamesh.build.jars /opt/datamesh/jars \
+# jars.py needs only pyspark, so this layer (a Maven download) stays cached while the code changes.
+COPY operator/datamesh/build/jars.py /tmp/jars.py
+RUN DATAMESH_CACHE=/tmp/datamesh-cache python /tmp/jars.py /opt/datamesh/jars \
  && test -n "$(ls /opt/datamesh/jars/*.jar)" \
- && rm -rf /tmp/datamesh-cache
+ && rm -rf /tmp/datamesh-cache /tmp/jars.py
+
+# ---------------------------------------------------------------------------------------------- app
+# The project itself in its own folder: a code change rebuilds this small layer, never the ~1.5 GB above.
+FROM builder AS app
+COPY operator ./operator
+# pip and setuptools from outside the venv (the image's venv carries no installer), offline: this stage is
+# built without the host's package-index configuration.
+RUN PYTHONPATH=/opt/pip python -m pip install --no-deps --no-build-isolation --no-index --no-compile \
+      --target /opt/datamesh/app .
 
 # ---------------------------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
@@ -53,8 +63,10 @@ RUN mkdir -p /usr/share/man/man1 \
  && groupadd --gid 1000 datamesh \
  && useradd --uid 1000 --gid 1000 --home-dir /home/datamesh --create-home --shell /usr/sbin/nologin datamesh
 COPY --from=builder /opt/datamesh /opt/datamesh
+COPY --from=app /opt/datamesh/app /opt/datamesh/app
 COPY --chmod=0755 scripts/container-entrypoint.sh /usr/local/bin/datamesh-entrypoint
-ENV PATH=/opt/datamesh/venv/bin:$PATH \
+ENV PATH=/opt/datamesh/app/bin:/opt/datamesh/venv/bin:$PATH \
+    PYTHONPATH=/opt/datamesh/app \
     JAVA_HOME=/opt/java \
     DATAMESH_JARS_DIR=/opt/datamesh/jars \
     PYTHONUNBUFFERED=1 \

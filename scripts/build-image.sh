@@ -181,5 +181,7 @@ fi
 rm -f "$image_oci.tmp"
 podman save --format oci-archive -o "$image_oci.tmp" "$IMAGE" >/dev/null
 mv "$image_oci.tmp" "$image_oci"
+# Archives of earlier code are a gigabyte each: keep only this one.
+find "$OUT" -maxdepth 1 -name 'datamesh-operator-*.oci.tar' ! -name "$(basename "$image_oci")" -delete
 step "image: $(du -h "$image_oci" | cut -f1) in $image_oci"
 echo "$image_oci"
