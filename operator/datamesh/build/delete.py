@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -134,8 +135,24 @@ def _history(location: str) -> list[dict[str, Any]] | None:
     return entries
 
 
-def _delete_local(path: str) -> None:
+def _is_mount_point(path: str) -> bool:
+    """Whether `path` is a mount point, bind mounts included: `os.path.ismount` compares devices, and a bind mount
+    of a folder of the same filesystem (a hostPath or subPath volume) has its parent's."""
     if os.path.ismount(path):
+        return True
+    target = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
+            # Field 5 is the mount point, with spaces, tabs, newlines and backslashes octal-escaped.
+            points = {line.split(" ")[4] for line in mounts if line.count(" ") >= 4}
+    except OSError:
+        return False
+    decoded = {re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point) for point in points}
+    return target in decoded
+
+
+def _delete_local(path: str) -> None:
+    if _is_mount_point(path):
         # The pod mounts exactly this folder: its contents go, the mount point stays (and is no table any more).
         for entry in os.scandir(path):
             if entry.is_dir(follow_symlinks=False):
