@@ -52,7 +52,6 @@ def stdout_to_stderr() -> Iterator[TextIO]:
 def write_termination_log(result: BuildResult, path: str = TERMINATION_LOG) -> bool:
     """Write the compact result where the kubelet picks it up; False when there is no such writable file."""
     # In a pod the kubelet creates /dev/termination-log; on a laptop it is absent and must not be created.
-    # Any other path (DATAMESH_TERMINATION_LOG on the dev node) is a plain file, created if need be.
     if path.startswith("/dev/") and not os.path.exists(path):
         return False
     try:

@@ -9,7 +9,6 @@ import this module, so the wire format cannot drift.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -25,8 +24,8 @@ TERMINATION_MESSAGE_LIMIT = 4096
 REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
 #: The mesh-wide PII masking key (hex) in the build pod: a secretKeyRef to the domain's build Secret.
 MASKING_KEY_ENV = masking.MASKING_KEY_ENV
-#: The dev node runs pods as host processes, which cannot write /dev/termination-log; it names a file instead.
-TERMINATION_LOG = os.environ.get("DATAMESH_TERMINATION_LOG", "/dev/termination-log")
+#: Where the kubelet reads a container's termination message (the container spec's default path).
+TERMINATION_LOG = "/dev/termination-log"
 
 PiiMode = Literal["exclude", "mask", "clear"]
 

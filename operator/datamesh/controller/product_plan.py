@@ -34,7 +34,6 @@ RETRYABLE = {
     "StorageError",
     "DeadlineExceeded",
     "Unschedulable",
-    "DevNodeRestarted",
     "PodDeleted",
     cond.JOB_DELETED,
     cond.VERIFICATION_FAILED,
