@@ -11,8 +11,8 @@ KUBE_BIN := $(DATAMESH_CACHE)/kube/$(K8S_VERSION)/bin
 KUBECTL := $(KUBE_BIN)/kubectl
 DEV_KUBECONFIG := $(CURDIR)/.devcluster/kubeconfig
 
-.PHONY: help venv kube tools crds crds-check packaging-sync packaging-check lint test test-fast cluster-up \
-	cluster-down demo demo-down bench clean
+.PHONY: help venv kube node image tools crds crds-check packaging-sync packaging-check lint test test-fast \
+	cluster-up cluster-down demo demo-down bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,6 +28,12 @@ venv: $(VENV)/.installed ## create .venv with the package, Spark extra and dev t
 
 kube: venv ## build the Kubernetes control-plane binaries (cached under $DATAMESH_CACHE)
 	@$(PY) -m devcluster build >/dev/null
+
+node: kube ## build the real node: kubelet, kube-proxy, containerd, crictl, pause (cached; runc/CNI from Debian)
+	@bash scripts/build-node.sh >/dev/null
+
+image: ## build the project's image with buildah from a bookworm base made here (cached by content)
+	@bash scripts/build-image.sh >/dev/null
 
 tools: ## build helm from the Go module proxy (cached in $DATAMESH_CACHE/tools/bin)
 	@bash scripts/install-tools.sh >/dev/null
@@ -49,23 +55,23 @@ lint: venv ## ruff and mypy
 	@echo "==> ruff"; $(VENV)/bin/ruff check operator tests bench scripts
 	@echo "==> mypy"; $(VENV)/bin/mypy
 
-test: venv kube tools lint crds-check packaging-check ## the whole suite: lint, drift checks, unit and real-cluster tests
-	@echo "==> pytest (starts its own control plane unless KUBECONFIG is set)"
+test: venv kube node image tools lint crds-check packaging-check ## the whole suite: lint, drift checks, unit and real-cluster tests
+	@echo "==> pytest (starts its own cluster with a real node unless KUBECONFIG is set)"
 	@$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
 test-fast: venv ## unit tests only (no cluster, no Spark)
 	@DATAMESH_NO_SYSTEM_INSTALL=1 $(VENV)/bin/pytest -m "not cluster and not spark" $(PYTEST_ARGS)
 
-cluster-up: kube ## start the local control plane; writes .devcluster/kubeconfig
+cluster-up: kube node image ## start the local cluster (control plane and a real node); writes .devcluster/kubeconfig
 	@$(PY) -m devcluster up --dir .devcluster
 
-cluster-down: venv ## stop the local control plane
+cluster-down: venv ## stop the local cluster (node, pods and control plane)
 	@$(PY) -m devcluster down --dir .devcluster
 
 demo: cluster-up ## set up and run the demo on the embedded defaults
 	@KUBECONFIG=$(DEV_KUBECONFIG) KUBECTL=$(KUBECTL) PY=$(PY) bash scripts/demo.sh
 
-demo-down: ## stop the demo: operator, dev node and control plane
+demo-down: ## stop the demo: operator, node and control plane
 	@if [ -f .devcluster/operator.pid ]; then kill "$$(cat .devcluster/operator.pid)" 2>/dev/null || true; rm -f .devcluster/operator.pid; fi
 	@$(MAKE) --no-print-directory cluster-down
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds and installs what a real local node needs (issue 15): kubelet, containerd (with its runc shim and
-# ctr) and a pause binary for the sandbox image; runc, the CNI plugins and iptables come from Debian.
+# Builds and installs what a real local node needs (issue 15): kubelet, kube-proxy, containerd (with its runc
+# shim and ctr) and a pause binary for the sandbox image; runc, the CNI plugins and iptables come from Debian.
 #
 # Why from the Go module proxy: this project's machines reach package registries only, and Debian's
 # containerd (1.6) is older than what kubelet v1.36 expects (CRI v1 with containerd 2.x). kubelet comes from
@@ -9,7 +9,7 @@
 # its published tag. Debian's runc (1.1.5) is used as is: crun refuses the hybrid cgroup layout of this
 # machine kind, and building runc needs cgo and libseccomp.
 #
-# Output: $DATAMESH_CACHE/node/<k8s>-containerd-<containerd>/bin/{kubelet,containerd,containerd-shim-runc-v2,
+# Output: $DATAMESH_CACHE/node/<k8s>-containerd-<containerd>/bin/{kubelet,kube-proxy,containerd,containerd-shim-runc-v2,
 # ctr,crictl,pause}. Idempotent: binaries already built are kept. Prints the bin folder on stdout (progress goes
 # to stderr).
 set -euo pipefail
@@ -54,7 +54,7 @@ flock 9
 
 containerd_bins=(containerd containerd-shim-runc-v2 ctr)
 missing=()
-for c in kubelet "${containerd_bins[@]}" crictl pause; do [ -x "$BIN/$c" ] || missing+=("$c"); done
+for c in kubelet kube-proxy "${containerd_bins[@]}" crictl pause; do [ -x "$BIN/$c" ] || missing+=("$c"); done
 if [ ${#missing[@]} -eq 0 ]; then
   step "node binaries (kubelet $K8S_VERSION, containerd $CONTAINERD_VERSION) already built in $BIN"
   echo "$BIN"
@@ -85,12 +85,13 @@ if [ $need_containerd -eq 1 ]; then
   done
 fi
 
-if [ ! -x "$BIN/kubelet" ]; then
+for c in kubelet kube-proxy; do
+  [ -x "$BIN/$c" ] && continue
   # Same wrapper module, version and build flags as the control plane: build-kube.sh builds it into its cache.
-  DATAMESH_CACHE="$CACHE" KUBE_COMPONENTS=kubelet K8S_VERSION="$K8S_VERSION" bash "$HERE/build-kube.sh" >&2
-  cp "$CACHE/kube/$K8S_VERSION/bin/kubelet" "$BIN/kubelet.tmp"
-  mv "$BIN/kubelet.tmp" "$BIN/kubelet"
-fi
+  DATAMESH_CACHE="$CACHE" KUBE_COMPONENTS="$c" K8S_VERSION="$K8S_VERSION" bash "$HERE/build-kube.sh" >&2
+  cp "$CACHE/kube/$K8S_VERSION/bin/$c" "$BIN/$c.tmp"
+  mv "$BIN/$c.tmp" "$BIN/$c"
+done
 
 if [ ! -x "$BIN/crictl" ]; then
   # crictl speaks CRI to containerd: tearing pods down through it runs the CNI DEL that frees their

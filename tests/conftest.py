@@ -1,8 +1,9 @@
 """Session-wide fixtures: one real Kubernetes API server per test run.
 
 With KUBECONFIG set, the tests run against that cluster (kind, or anything else). Otherwise the session
-starts the project's local control plane (etcd, kube-apiserver, controller-manager, scheduler and the dev
-node) in `.devcluster-test/` and stops it at the end. Nothing here fakes the Kubernetes API.
+starts the project's local cluster (etcd, kube-apiserver, controller-manager, scheduler and a real node:
+kubelet, containerd, runc, CNI, kube-proxy, with the project's image imported) in `.devcluster-test/` and
+stops it at the end. Nothing here fakes the Kubernetes API or the node.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+#: The user build pods run as (the image's `datamesh` user).
+BUILD_UID = 1000
 CLUSTER_ROLES = REPO / "charts" / "datamesh-operator" / "files" / "cluster-roles.yaml"
 pytest_plugins = ["tests.postgres"]
 
@@ -33,6 +36,12 @@ class Cluster:
     kubectl_path: str
     plane: Any = None
     """The local ControlPlane when the session started it (None against an external cluster)."""
+    image: str = ""
+    """The project's image on the local node ("" against an external cluster: the operator's default)."""
+    node_ip: str = ""
+    """The local node's address, where pods reach services the tests run on the host."""
+    lake_root: Path | None = None
+    """The host folder holding every test lake, which build pods on the local node mount from."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -73,7 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     explicit = os.environ.get("KUBECONFIG")
     if explicit:
         kubectl = shutil.which("kubectl")
@@ -89,11 +98,27 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     # Overridable so that two test runs on one machine do not share a control plane.
     plane = ControlPlane(Path(os.environ.get("DATAMESH_TEST_CLUSTER_DIR", REPO / ".devcluster-test")))
     kubeconfig = plane.up()
+    state = plane.state
+    lake_root = tmp_path_factory.getbasetemp()
+    # Build pods (uid 1000) mount the lake root to create their output folders: they may pass through it,
+    # not list it; each lake below is handed to them with open_to_builds.
+    lake_root.chmod(0o711)
+    assert state is not None, "the local cluster started without a state file"
     try:
-        yield Cluster(kubeconfig, str(binaries.binary("kubectl")), plane)
+        yield Cluster(kubeconfig, str(binaries.binary("kubectl")), plane, image=state.image, node_ip=state.host,
+                      lake_root=lake_root)  # fmt: skip
     finally:
         if not request.config.getoption("--keep-cluster"):
             plane.down(quiet=True)
+
+
+def open_to_builds(lake: Path) -> Path:
+    """Hand a test lake to the build pods' user, as an administrator chowns a volume: pods on the real node
+    run as uid 1000 and read and write the host folder itself. Returns `lake` (created if missing)."""
+    lake.mkdir(parents=True, exist_ok=True)
+    for path in (lake, *lake.rglob("*")):
+        os.lchown(path, BUILD_UID, BUILD_UID)
+    return lake
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
     parser.add_argument("action", choices=["up", "down", "status", "build"])
     parser.add_argument("--dir", default=".devcluster", help="state folder (default: .devcluster)")
-    parser.add_argument("--no-node", action="store_true", help="do not start the dev node agent")
+    parser.add_argument("--no-node", action="store_true", help="control plane only (no node: pods stay Pending)")
     args = parser.parse_args(argv)
     plane = ControlPlane(Path(args.dir), with_node=not args.no_node)
     if args.action == "build":

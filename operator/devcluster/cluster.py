@@ -1,8 +1,11 @@
-"""Start and stop a real local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager
-and kube-scheduler on loopback, the way controller-runtime's envtest runs them.
+"""Start and stop a real local Kubernetes cluster: etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler the way controller-runtime's envtest runs them, plus one real node (`devcluster.realnode`: a
+kubelet over containerd and runc, CNI networking and kube-proxy) running the project's image.
 
-State lives in one folder (default `.devcluster/`): certificates, etcd data, logs, `state.json` with the
-process ids and ports, and the admin `kubeconfig`. `up` is idempotent; `down` leaves no process behind.
+With the node, the API server listens on the node's bridge address (pods reach it through the `kubernetes`
+Service); without it (`with_node=False`, the scale benchmark) on loopback. State lives in one folder (default
+`.devcluster/`): certificates, etcd data, the node's state, logs, `state.json` with the process ids and ports,
+and the admin `kubeconfig`. `up` is idempotent; `down` leaves no process, mount or network rule behind.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -59,6 +63,10 @@ class State:
 
     api_port: int = 0
     etcd_port: int = 0
+    #: The API server's address: the node's bridge address with a node, loopback without.
+    host: str = "127.0.0.1"
+    #: The project's image as the node's containerd knows it ("" without a node).
+    image: str = ""
     token: str = ""
     pids: dict[str, int] = field(default_factory=dict)
     argv: dict[str, list[str]] = field(default_factory=dict)
@@ -80,6 +88,7 @@ class ControlPlane:
     def __init__(self, state_dir: Path, *, with_node: bool = True) -> None:
         self.dir = state_dir.resolve()
         self.with_node = with_node
+        self.node_dir = self.dir / "node"
         self.pki = self.dir / "pki"
         self.logs = self.dir / "logs"
         self.state_file = self.dir / "state.json"
@@ -98,39 +107,67 @@ class ControlPlane:
             return False
         return self._ready(state)
 
-    def up(self, *, timeout: float = 120.0) -> Path:
-        """Start everything (building binaries first when missing) and return the kubeconfig path."""
+    def up(self, *, timeout: float = 180.0) -> Path:
+        """Start everything (building binaries and the image first when missing) and return the kubeconfig."""
         if self.is_running():
-            _say(f"control plane already running: KUBECONFIG={self.kubeconfig}")
+            _say(f"cluster already running: KUBECONFIG={self.kubeconfig}")
             return self.kubeconfig
         self.down(quiet=True)
-        # A stopped control plane starts empty: leftovers of an earlier run (objects, pods of a dead node)
-        # would make tests and the demo depend on history.
-        for leftover in ("etcd", "node"):
-            shutil.rmtree(self.dir / leftover, ignore_errors=True)
+        # A stopped cluster starts empty: leftovers of an earlier run (objects, pods of a dead node) would make
+        # tests and the demo depend on history. containerd's content store stays: it holds the imported image.
+        shutil.rmtree(self.dir / "etcd", ignore_errors=True)
+        if self.node_dir.is_dir():
+            for child in self.node_dir.iterdir():
+                if child.name != "containerd":
+                    shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
         binaries.ensure_built()
+        node = self.node() if self.with_node else None
+        image_archive = None
+        if node is not None:
+            from devcluster import realnode
+
+            node.bin_dir = realnode.node_binaries()
+            image_archive = realnode.project_image()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
-        state = State(api_port=free_port(), etcd_port=free_port(), token=secrets.token_hex(16))
+        host = str(node.spec.node_ip) if node is not None else "127.0.0.1"
+        state = State(api_port=free_port(), etcd_port=free_port(), token=secrets.token_hex(16), host=host)
         try:
+            if node is not None:
+                node.prepare_network()  # the API server listens on the node's bridge
             self._start_etcd(state)
             self._start_apiserver(state, timeout)
             self._write_kubeconfig(state)
             self._start_controller_manager(state)
             self._start_scheduler(state)
-            if self.with_node:
-                self._start_node(state)
             self._wait_for_default_namespace(timeout)
-            if self.with_node:
-                self._wait_for_node(timeout)
+            if node is not None and image_archive is not None:
+                started = time.monotonic()
+                node.up(server=self.server(state), cluster_pki=self.pki, admin_kubeconfig=self.kubeconfig,
+                        timeout=timeout)  # fmt: skip
+                _say(f"node {node.spec.name} Ready in {time.monotonic() - started:.0f}s")
+                state.image = node.load_image(image_archive, realnode.IMAGE)
+                state.save(self.state_file)
         except BaseException:
             self.down(quiet=True)
             raise
-        _say(f"control plane ready on https://127.0.0.1:{state.api_port}  KUBECONFIG={self.kubeconfig}")
+        _say(f"cluster ready on {self.server(state)}  KUBECONFIG={self.kubeconfig}")
         return self.kubeconfig
 
+    def node(self) -> Any:
+        """The real node of this cluster (a `devcluster.realnode.RealNode`)."""
+        from devcluster import realnode
+
+        return realnode.RealNode(realnode.NodeSpec(self.node_dir))
+
+    @staticmethod
+    def server(state: State) -> str:
+        return f"https://{state.host}:{state.api_port}"
+
     def down(self, *, quiet: bool = False) -> None:
-        """Stop every process `up` started (TERM, then KILL), newest first."""
+        """Stop the node (its pods first), then every process `up` started (TERM, then KILL), newest first."""
+        if self.with_node or self.node_dir.is_dir():
+            self.node().down(quiet=quiet)
         state = self.state
         if state is None:
             return
@@ -204,16 +241,25 @@ class ControlPlane:
             "apiserver",
             ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
              "kubernetes.default.svc.cluster.local"],
-            ["127.0.0.1", "10.0.0.1"],
+            sorted({"127.0.0.1", "10.0.0.1", state.host}),
         )  # fmt: skip
         sa_key, sa_pub = pki.ensure_service_account_key(self.pki)
         tokens = self.pki / "tokens.csv"
         tokens.write_text(f'{state.token},{ADMIN_USER},1,"system:masters"\n')
         tokens.chmod(0o600)
+        if state.host == "127.0.0.1":
+            # The kubernetes Service's endpoint cannot be a loopback address; without a node nothing needs it.
+            node_flags = ["--endpoint-reconciler-type=none"]
+        else:
+            from devcluster import realnode
+
+            realnode.issue_client_cert(self.pki, realnode.APISERVER_CLIENT, "kube-apiserver-kubelet-client",
+                                       "system:masters")  # fmt: skip
+            node_flags = realnode.apiserver_kubelet_flags(self.pki)
         self._spawn(state, "kube-apiserver", [
             str(binaries.binary("kube-apiserver")),
             f"--etcd-servers=http://127.0.0.1:{state.etcd_port}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--bind-address={state.host}", f"--advertise-address={state.host}",
             f"--secure-port={state.api_port}",
             f"--tls-cert-file={crt}", f"--tls-private-key-file={key}", f"--client-ca-file={ca}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -222,8 +268,7 @@ class ControlPlane:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
             "--allow-privileged=true",
-            # The kubernetes Service's endpoint cannot be a loopback address; nothing in-cluster needs it.
-            "--endpoint-reconciler-type=none",
+            *node_flags,
             "--enable-priority-and-fairness=false",
             f"--cert-dir={self.pki}",
             "--v=1",
@@ -235,7 +280,7 @@ class ControlPlane:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "devcluster", "cluster": {
-                "server": f"https://127.0.0.1:{state.api_port}",
+                "server": self.server(state),
                 "certificate-authority": str(self.pki / "ca.crt")}}],
             "users": [{"name": ADMIN_USER, "user": {"token": state.token}}],
             "contexts": [{"name": "devcluster", "context": {"cluster": "devcluster", "user": ADMIN_USER}}],
@@ -273,19 +318,13 @@ class ControlPlane:
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--v=1",
         ])  # fmt: skip
 
-    def _start_node(self, state: State) -> None:
-        node_state = self.dir / "node"
-        node_state.mkdir(exist_ok=True)
-        argv = [sys.executable, "-m", "devcluster.node", "--kubeconfig", str(self.kubeconfig)]
-        self._spawn(state, "dev-node", [*argv, "--work-dir", str(node_state)])
-
     # ----------------------------------------------------------------- probes
     def _ssl(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
 
     def _ready(self, state: State) -> bool:
         request = urllib.request.Request(
-            f"https://127.0.0.1:{state.api_port}/readyz", headers={"Authorization": f"Bearer {state.token}"}
+            f"{self.server(state)}/readyz", headers={"Authorization": f"Bearer {state.token}"}
         )
         try:
             with urllib.request.urlopen(request, timeout=3, context=self._ssl()) as response:
@@ -305,27 +344,6 @@ class ControlPlane:
             return result.returncode == 0
 
         _wait_until(has_default_sa, timeout, "default ServiceAccount", self.logs / "kube-controller-manager.log")
-
-    def _wait_for_node(self, timeout: float, name: str = "dev-node") -> None:
-        """The dev node is Ready and the node-lifecycle controller has lifted its initial not-ready taint."""
-        kubectl = str(binaries.binary("kubectl"))
-
-        def node_ready() -> bool:
-            result = subprocess.run(
-                [kubectl, "--kubeconfig", str(self.kubeconfig), "get", "node", name, "-o", "json"],
-                capture_output=True,
-            )
-            if result.returncode != 0:
-                return False
-            node = json.loads(result.stdout)
-            ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in node.get("status", {}).get("conditions", [])
-            )
-            taints = [t.get("key", "") for t in node.get("spec", {}).get("taints") or []]
-            return ready and not any(key.startswith("node.kubernetes.io/") for key in taints)
-
-        _wait_until(node_ready, timeout, f"node {name} Ready", self.logs / "dev-node.log")
 
 
 def _http_ok(url: str) -> bool:

@@ -31,10 +31,11 @@ def issue_serving_cert(directory: Path, name: str, hosts: list[str], ips: list[s
     """A serving certificate `name.crt`/`name.key` signed by the CA in `directory`, for the given SANs."""
     ca_crt, ca_key = ensure_ca(directory)
     crt, key = directory / f"{name}.crt", directory / f"{name}.key"
-    if crt.exists() and key.exists():
-        return crt, key
     sans = ",".join([f"DNS:{h}" for h in hosts] + [f"IP:{i}" for i in ips])
     ext = directory / f"{name}.ext"
+    # Reissued when the names change (a folder made before the node moved the API server to its bridge).
+    if crt.exists() and key.exists() and ext.exists() and f"subjectAltName={sans}\n" in ext.read_text():
+        return crt, key
     ext.write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
         f"extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={sans}\n"

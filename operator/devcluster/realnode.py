@@ -1,23 +1,23 @@
-"""A real Kubernetes node for the local control plane: a kubelet over containerd, runc and CNI (issue 15).
+"""The local cluster's real node: a kubelet over containerd and runc, CNI networking and kube-proxy (issue 15).
 
-Why: the dev node (`devcluster.node`) runs pods as host processes, so no security context, mount, limit or
-network policy a pod declares is ever enforced. This module starts the real thing next to a control plane
-started with `python -m devcluster up --no-node`, and stops it leaving no process, mount or cgroup behind.
+Why here and not kind: this project's machines have no Docker and no registry, so the node runs directly on the
+host, every file under one state folder, started and stopped by `devcluster.cluster.ControlPlane`.
 
 What this machine kind allows (measured; see docs/real-node.md): cgroups are the v1 hierarchies plus an empty
 unified one ("hybrid"), so the kubelet needs `failCgroupV1: false` and the cgroupfs driver; the session lacks
 CAP_SYS_RESOURCE, so containerd must not lower oom_score_adj (`restrict_oom_score_adj`) and nothing may raise
 an rlimit; crun refuses the hybrid layout, so runc (Debian's) runs the containers; no registry is reachable,
-so the sandbox (pause) image is written here as an OCI archive around a tiny static binary.
+so the sandbox (pause) image is written here as an OCI archive around a tiny static binary, and the project's
+image is built here (scripts/build-image.sh) and imported.
 
-Confinement: every file lives under one state folder (containerd's root and state, runc's state, network
-namespaces, CNI leases, kubelet root, pod logs); the node's address is the gateway address of a bridge this
-module creates, and pods get addresses on that bridge only. Neither IP forwarding nor masquerading is
-enabled and pods get no default route: they reach the node and each other, nothing beyond.
+Network: the node's address is the gateway address of a bridge this module creates; the API server listens
+there too. Pods get addresses on that bridge and one route, to the Service range through the node, where
+kube-proxy's rules take them to the Service's endpoints. Neither IP forwarding nor masquerading is enabled:
+pods reach the node, each other and Services, nothing beyond. kube-proxy owns the host's KUBE-* iptables
+chains, so one real node runs per machine at a time.
 
-    python -m devcluster.realnode up   --cluster-dir /tmp/rn/cluster --dir /tmp/rn/node
-    python -m devcluster.realnode import --dir /tmp/rn/node IMAGE.oci.tar
-    python -m devcluster.realnode down --dir /tmp/rn/node
+    python -m devcluster up|down --dir .devcluster          # the cluster, node included
+    python -m devcluster.realnode import --dir .devcluster/node IMAGE.oci.tar
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from devcluster import binaries
-from devcluster.cluster import ControlPlane, State, free_port
+from devcluster.cluster import SERVICE_CIDR, free_port
 
 NODE_NAME = "real-node"
 BRIDGE = "dmnode0"
@@ -55,6 +55,8 @@ K8S_NAMESPACE = "k8s.io"  # containerd namespace the CRI plugin uses
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBEPODS = "kubepods"  # cgroupfs driver's parent of every pod cgroup (kubelet default cgroupRoot "/")
 APISERVER_CLIENT = "apiserver-kubelet-client"
+#: The project's image as build pods, executors and the chart's Deployments name it on this node.
+IMAGE = "localhost/datamesh-operator:dev"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class NodeSpec:
     name: str = NODE_NAME
     bridge: str = BRIDGE
     subnet: ipaddress.IPv4Network = POD_SUBNET
+    service_cidr: str = SERVICE_CIDR
 
     @property
     def node_ip(self) -> ipaddress.IPv4Address:
@@ -139,7 +142,7 @@ state = "{d / 'containerd' / 'state'}"
 
 
 def cni_conflist(spec: NodeSpec) -> dict[str, Any]:
-    """Pods on the node's bridge with host-local addresses, and no route or NAT beyond it.
+    """Pods on the node's bridge with host-local addresses, a route to Services, and no route or NAT beyond.
 
     `isGateway` would make the bridge plugin switch on the host's IP forwarding and `ipMasq` would add NAT
     rules: both would let pods reach other networks, so the node creates the bridge's address itself."""
@@ -159,7 +162,8 @@ def cni_conflist(spec: NodeSpec) -> dict[str, Any]:
                     "dataDir": str(spec.state_dir / "cni" / "ipam"),
                     "ranges": [[{"subnet": str(spec.subnet), "gateway": gateway,
                                  "rangeStart": str(spec.subnet.network_address + 10)}]],
-                    "routes": [],
+                    # Services only: kube-proxy's rules on the node send them on to their endpoints.
+                    "routes": [{"dst": spec.service_cidr, "gw": gateway}],
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
@@ -302,6 +306,29 @@ def node_binaries() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def project_image() -> Path:
+    """Build (cached by content) the project's image and return its OCI archive."""
+    result = subprocess.run(
+        ["bash", str(binaries.REPO / "scripts" / "build-image.sh")],
+        check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "DATAMESH_CACHE": str(binaries.cache_dir())},
+    )  # fmt: skip
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def kube_proxy_argv(spec: NodeSpec, binary: Path, kubeconfig_path: Path) -> list[str]:
+    """kube-proxy in iptables mode that leaves the host's sysctls alone and opens NodePorts on the bridge only."""
+    return [
+        str(binary), f"--kubeconfig={kubeconfig_path}", f"--hostname-override={spec.name}",
+        f"--cluster-cidr={spec.subnet}", "--proxy-mode=iptables",
+        # Each of these would otherwise rewrite a machine-wide sysctl (conntrack table size and timeouts,
+        # route_localnet for NodePorts on 127.0.0.1).
+        "--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
+        "--iptables-localhost-nodeports=false", f"--nodeport-addresses={spec.subnet}",
+        f"--metrics-bind-address=127.0.0.1:{free_port()}", f"--healthz-bind-address=127.0.0.1:{free_port()}",
+        "--v=1",
+    ]  # fmt: skip
+
+
 def issue_client_cert(pki_dir: Path, name: str, common_name: str, organization: str) -> tuple[Path, Path]:
     """A client certificate `name.crt`/`name.key` signed by the cluster CA in `pki_dir` (made once)."""
     crt, key = pki_dir / f"{name}.crt", pki_dir / f"{name}.key"
@@ -416,42 +443,42 @@ class NodeState:
 
 
 class RealNode:
-    """containerd + kubelet for the control plane in `cluster_dir`, state under `spec.state_dir`."""
+    """containerd, kubelet and kube-proxy with every file under `spec.state_dir`."""
 
-    def __init__(self, spec: NodeSpec, cluster_dir: Path | None = None) -> None:
-        self.spec = NodeSpec(spec.state_dir.resolve(), spec.name, spec.bridge, spec.subnet)
-        self.cluster_dir = cluster_dir.resolve() if cluster_dir else None
+    def __init__(self, spec: NodeSpec) -> None:
+        self.spec = NodeSpec(spec.state_dir.resolve(), spec.name, spec.bridge, spec.subnet, spec.service_cidr)
         self.state_file = self.spec.state_dir / "node.json"
+        self.bin_dir: Path | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def up(self, *, timeout: float = 180.0) -> None:
-        if self.cluster_dir is None:
-            raise ValueError("up needs the control plane's folder (--cluster-dir)")
-        plane = ControlPlane(self.cluster_dir, with_node=False)
-        cluster = plane.state
-        if cluster is None or not plane.is_running():
-            raise RuntimeError(f"no control plane running in {self.cluster_dir} (python -m devcluster up --no-node)")
-        self.down(quiet=True)
+    def prepare_network(self) -> None:
+        """The node's bridge and address, before anything listens on it; refused while another folder's node
+        runs (both would rewrite the same KUBE-* chains)."""
+        other = _other_kubelet(self.spec.state_dir)
+        if other:
+            raise RuntimeError(f"another real node runs on this machine ({other}); stop it first (make cluster-down)")
+        ensure_bridge(self.spec)
+
+    def up(self, *, server: str, cluster_pki: Path, admin_kubeconfig: Path, timeout: float = 180.0) -> None:
         spec, d = self.spec, self.spec.state_dir
-        bin_dir = node_binaries()
+        bin_dir = self.bin_dir or node_binaries()
         for sub in ("logs", "cni/net.d", "cni/ipam", "kubelet", "pod-logs", "volume-plugins", "pki"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         state = NodeState(bin_dir=str(bin_dir))
         state.save(self.state_file)
-        ensure_bridge(spec)
+        self.prepare_network()
         (spec.cni_conf_dir / "10-datamesh.conflist").write_text(json.dumps(cni_conflist(spec), indent=2))
         (d / "containerd.toml").write_text(containerd_config(spec))
         env = {"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
         self._spawn(state, "containerd", [str(bin_dir / "containerd"), "--config", str(d / "containerd.toml")], env)
         _wait(lambda: self._ctr("version", check=False).returncode == 0, 60, "containerd", spec.logs / "containerd.log")
-        self.import_archive_bytes(pause_archive((bin_dir / "pause").read_bytes()))
+        if PAUSE_IMAGE not in self._images():
+            self.import_archive_bytes(pause_archive((bin_dir / "pause").read_bytes()))
 
-        pki = self.cluster_dir / "pki"
-        ca = pki / "ca.crt"
-        _link_ca(pki, d / "pki")
+        ca = cluster_pki / "ca.crt"
+        _link_ca(cluster_pki, d / "pki")
         crt, key = issue_client_cert(d / "pki", "kubelet-client", f"system:node:{spec.name}", "system:nodes")
         kubelet_kubeconfig = d / "kubelet.kubeconfig"
-        server = f"https://127.0.0.1:{cluster.api_port}"
         kubelet_kubeconfig.write_text(yaml.safe_dump(kubeconfig(server, ca, crt, key, f"system:node:{spec.name}")))
         config = kubelet_config(spec, ca_file=ca, port=free_port(), healthz_port=free_port())
         (d / "kubelet.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -460,15 +487,24 @@ class RealNode:
             f"--root-dir={d / 'kubelet'}", f"--cert-dir={d / 'kubelet' / 'pki'}",
             f"--hostname-override={spec.name}", f"--node-ip={spec.node_ip}", "--v=1",
         ], env)  # fmt: skip
-        _wait(lambda: self._ready(plane), timeout, f"node {spec.name} Ready", spec.logs / "kubelet.log")
+        # kube-proxy's identity: the default ClusterRoleBinding system:node-proxier binds user system:kube-proxy.
+        crt, key = issue_client_cert(d / "pki", "kube-proxy", "system:kube-proxy", "system:node-proxier")
+        proxy_kubeconfig = d / "kube-proxy.kubeconfig"
+        proxy_kubeconfig.write_text(yaml.safe_dump(kubeconfig(server, ca, crt, key, "system:kube-proxy")))
+        self._spawn(state, "kube-proxy", kube_proxy_argv(spec, bin_dir / "kube-proxy", proxy_kubeconfig), env)
+        _wait(lambda: self._ready(admin_kubeconfig), timeout, f"node {spec.name} Ready", spec.logs / "kubelet.log")
 
     def down(self, *, quiet: bool = False) -> None:
         """Pods first (through CRI, so CNI frees their addresses), then kubelet and containerd, then whatever
         a crash could leave: container processes, mounts, pod cgroups, the bridge."""
         state = NodeState.load(self.state_file)
-        kubelet = state.pids.get("kubelet")
-        if kubelet:
-            _stop(kubelet)
+        for name in ("kube-proxy", "kubelet"):
+            if state.pids.get(name):
+                _stop(state.pids[name])
+        proxy = Path(state.bin_dir) / "kube-proxy" if state.bin_dir else None
+        if proxy is not None and proxy.exists():
+            # Removes every KUBE-* chain and rule kube-proxy wrote into the host's tables.
+            subprocess.run([str(proxy), "--cleanup", "--proxy-mode=iptables"], capture_output=True, timeout=60)
         containerd = state.pids.get("containerd")
         if containerd and _alive(containerd) and state.bin_dir:
             endpoint = f"unix://{self.spec.socket}"
@@ -517,6 +553,24 @@ class RealNode:
             self._ctr("images", "tag", "--force", source, chosen)
         return chosen
 
+    def load_image(self, archive: Path, name: str) -> str:
+        """Import `archive` as `name` unless this very archive (path, size, time) was imported already and the
+        image is still there: containerd's content store outlives the cluster, a 2 GB import need not repeat."""
+        marker = self.spec.state_dir / "containerd" / "imported.json"
+        stat = archive.stat()
+        key = f"{archive}:{stat.st_size}:{stat.st_mtime_ns}"
+        try:
+            done = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            done = {}
+        if done.get(name) == key and name in self._images():
+            return name
+        started = time.monotonic()
+        imported = self.import_archive(archive, name)
+        marker.write_text(json.dumps({**done, name: key}))
+        print(f"==> image {name} imported into the node in {time.monotonic() - started:.0f}s", file=sys.stderr)
+        return imported
+
     def import_archive_bytes(self, data: bytes) -> None:
         path = self.spec.state_dir / "pause.oci.tar"
         path.write_bytes(data)
@@ -544,10 +598,10 @@ class RealNode:
         state.pids[name] = process.pid
         state.save(self.state_file)
 
-    def _ready(self, plane: ControlPlane) -> bool:
+    def _ready(self, admin_kubeconfig: Path) -> bool:
         kubectl = str(binaries.binary("kubectl"))
         result = subprocess.run(
-            [kubectl, "--kubeconfig", str(plane.kubeconfig), "get", "node", self.spec.name, "-o", "json"],
+            [kubectl, "--kubeconfig", str(admin_kubeconfig), "get", "node", self.spec.name, "-o", "json"],
             capture_output=True,
         )
         if result.returncode != 0:
@@ -609,47 +663,35 @@ def _link_ca(cluster_pki: Path, node_pki: Path) -> None:
             target.chmod(0o600)
 
 
-def wire_apiserver(cluster_dir: Path) -> None:
-    """Restart the control plane's API server with `apiserver_kubelet_flags`, issuing its kubelet client
-    certificate first. A stand-in until devcluster/cluster.py passes those flags itself (issue 15)."""
-    plane = ControlPlane(cluster_dir.resolve(), with_node=False)
-    state: State | None = plane.state
-    if state is None:
-        raise RuntimeError(f"no control plane in {cluster_dir}")
-    pki = plane.pki
-    issue_client_cert(pki, APISERVER_CLIENT, "kube-apiserver-kubelet-client", "system:masters")
-    argv = state.argv["kube-apiserver"]
-    flags = apiserver_kubelet_flags(pki)
-    if all(flag in argv for flag in flags):
-        return
-    state.argv["kube-apiserver"] = [a for a in argv if not a.startswith("--kubelet-")] + flags
-    state.save(plane.state_file)
-    plane.restart("kube-apiserver")
+def _other_kubelet(state_dir: Path) -> str:
+    """The command line of a kubelet of another node folder running on this machine, or ""."""
+    mine = f"--root-dir={state_dir / 'kubelet'}"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            roots = [a for a in argv if a.startswith(b"--root-dir=")]
+            if argv and argv[0].endswith(b"/kubelet") and roots and mine.encode() not in roots:
+                return " ".join(a.decode(errors="replace") for a in argv if a.startswith(b"--root-dir="))
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devcluster.realnode", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("action", choices=["up", "down", "import", "wire-apiserver"])
+    parser.add_argument("action", choices=["import", "down"])
     parser.add_argument("archive", nargs="?", type=Path, help="OCI archive for `import`")
-    parser.add_argument("--dir", type=Path, default=Path(".devcluster/realnode"), help="node state folder")
-    parser.add_argument("--cluster-dir", type=Path, default=Path(".devcluster"), help="control plane folder")
-    parser.add_argument("--name", default=NODE_NAME)
+    parser.add_argument("--dir", type=Path, default=Path(".devcluster/node"), help="node state folder")
     parser.add_argument("--image-name", help="name to give the imported image (default: the archive's)")
     args = parser.parse_intermixed_args(argv)
-    node = RealNode(NodeSpec(args.dir, name=args.name), args.cluster_dir)
-    if args.action == "up":
-        started = time.monotonic()
-        node.up()
-        print(f"==> node {args.name} Ready in {time.monotonic() - started:.0f}s", file=sys.stderr)
-    elif args.action == "down":
+    node = RealNode(NodeSpec(args.dir))
+    if args.action == "down":
         node.down()
-    elif args.action == "wire-apiserver":
-        wire_apiserver(args.cluster_dir)
-    else:
-        if args.archive is None:
-            parser.error("import needs an OCI archive")
-        print(node.import_archive(args.archive, args.image_name))
+        return 0
+    if args.archive is None:
+        parser.error("import needs an OCI archive")
+    print(node.import_archive(args.archive, args.image_name))
     return 0
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from devcluster.cluster import free_port
-from tests.conftest import REPO, Cluster
+from tests.conftest import REPO, Cluster, open_to_builds
+from tests.lineage_sink import LineageSink
 
 
 class Operator:
@@ -32,11 +33,11 @@ class Operator:
         self.lineage = workdir / "lineage.jsonl"
         self.extra_env = {
             "DATAMESH_CATALOG_URL": f"sqlite:///{workdir / 'catalog.db'}",
-            "DATAMESH_LINEAGE_FILE": str(self.lineage),
             **(env or {}),
         }
         self.log = workdir / "operator.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.sink: LineageSink | None = None
         self.webhook_port = free_port()
         self.metrics_port = free_port()
 
@@ -49,6 +50,7 @@ class Operator:
             "DATAMESH_LAKE_HOST_PATH": "",
             "DATAMESH_METRICS_PORT": str(self.metrics_port),
             "DATAMESH_METRICS_ADDR": "127.0.0.1",
+            **self.node_env(),
             **self.extra_env,
         }
         webhook = ["--webhook-port", str(self.webhook_port), "--webhook-cert-dir", str(self.workdir / "webhook")]
@@ -66,6 +68,23 @@ class Operator:
             assert self.process.poll() is None, f"operator exited:\n{self.tail()}"
             time.sleep(0.3)
         raise AssertionError(f"operator did not register its webhook:\n{self.tail()}")
+
+    def node_env(self) -> dict[str, str]:
+        """On the local node: build pods from the project's image, the test lakes mounted from the host (a lab
+        setting, hence Pod Security `privileged` on domain namespaces), lineage to a collector on the node."""
+        cluster = self.cluster
+        if not cluster.image or cluster.lake_root is None:
+            return {"DATAMESH_LINEAGE_FILE": str(self.lineage)}
+        if self.sink is None:
+            # Build pods are not on this host's filesystem: they send their events over HTTP, as in production.
+            self.sink = LineageSink(cluster.node_ip, self.lineage)
+        return {
+            "DATAMESH_BUILD_IMAGE": cluster.image,
+            "DATAMESH_BUILD_IMAGE_PULL_POLICY": "Never",
+            "DATAMESH_LAKE_HOST_PATH": str(cluster.lake_root),
+            "DATAMESH_POD_SECURITY_LEVEL": "privileged",
+            "OPENLINEAGE_URL": self.sink.url,
+        }
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None:
@@ -119,10 +138,17 @@ def domain_manifest(name: str, lake: Path, *, sources: list[dict[str, Any]] | No
             "owner": f"{name}@example.com",
             "description": f"test domain {name}",
             "teamGroups": teams or [f"{name}-team"],
-            "storage": {"location": str(lake / name / "gold")},
+            "storage": {"location": str(_storage(lake, name))},
             "sources": sources or [],
         },
     }
+
+
+def _storage(lake: Path, domain: str) -> Path:
+    location = lake / domain / "gold"
+    location.mkdir(parents=True, exist_ok=True)
+    open_to_builds(lake)
+    return location
 
 
 def product_manifest(name: str, domain: str, inputs: list[dict[str, Any]], *, sql: str,

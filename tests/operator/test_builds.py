@@ -1,5 +1,6 @@
-"""Real builds end to end: the operator launches Jobs, the dev node runs them with real Spark and Delta,
-the results come back through the pod status. These are the suite's Spark-heavy cases: keep them few."""
+"""Real builds end to end: the operator launches Jobs, the real node runs them in containers of the project's
+image with real Spark and Delta, the results come back through the pod status. These are the suite's
+Spark-heavy cases: keep them few."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from datamesh.controller.runtime import DATA_FINALIZER
-from tests.conftest import REPO, Cluster
+from tests.conftest import REPO, Cluster, open_to_builds
 from tests.operator import delta
 from tests.operator.conftest import Operator, condition, wait_for
 from tests.operator.test_metrics import sample, scrape
@@ -35,8 +36,13 @@ def lake(crds: Cluster, operator: Operator | None, tmp_path_factory: pytest.Temp
     root = tmp_path_factory.mktemp("lake")
     subprocess.run([sys.executable, "-m", "datamesh.cli.main", "demo-data", "--out", str(root), "--scale", "0.001"],
                    check=True, capture_output=True)  # fmt: skip
-    for path in sorted((REPO / "examples" / "domains").glob("*.yaml")):
-        crds.apply(path.read_text().replace("/var/lib/datamesh/lake", str(root)))
+    domains = [path.read_text().replace("/var/lib/datamesh/lake", str(root))
+               for path in sorted((REPO / "examples" / "domains").glob("*.yaml"))]  # fmt: skip
+    for text in domains:
+        Path(yaml.safe_load(text)["spec"]["storage"]["location"]).mkdir(parents=True, exist_ok=True)
+    open_to_builds(root)
+    for text in domains:
+        crds.apply(text)
     for name in ("sales", "marketing", "customer-success"):
         wait_for(f"domain {name}", lambda n=name: condition(crds.get("domain", n), "Ready").get("status") == "True",
                  operator=operator)  # fmt: skip
@@ -265,4 +271,5 @@ def test_deleting_a_product_runs_its_finalizer(
     table = Path(body["status"]["location"])
     assert table.is_dir()
     crds.kubectl("delete", "dp", "doomed", "-n", "sales", "--wait=true", "--timeout=120s")
-    assert not table.exists(), "deletionPolicy Delete removes the published table"
+    # The deletion pod mounts exactly the table's folder: what it holds goes, the (empty) folder itself stays.
+    assert table.is_dir() and not any(table.iterdir()), "deletionPolicy Delete removes the published table"

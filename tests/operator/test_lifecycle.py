@@ -1,6 +1,6 @@
 """A product's life where it can go wrong, end to end: a forged build pod, a build Job deleted while the operator
 was down, and deletion of the published table by a Job in the domain namespace (deletionPolicy Delete) against
-a Retain product that keeps it. Real builds (Spark + Delta on the dev node): three of them, plus one aborted."""
+a Retain product that keeps it. Real builds (Spark + Delta on the real node): three of them, plus one aborted."""
 
 from __future__ import annotations
 
@@ -107,10 +107,11 @@ def wait_published(crds: Cluster, namespace: str, name: str, operator: Operator)
 def forge_pod(crds: Cluster, namespace: str, job: str) -> str:
     """A pod anyone with pod rights in the namespace could create: labelled like the Job's, claiming a publish."""
     name = f"forged-{job}"[:63]
-    write = 'printf %s "$MSG" > "${DATAMESH_TERMINATION_LOG:-/dev/termination-log}"'
+    write = 'printf %s "$MSG" > "/dev/termination-log"'
     container = {
         "name": "build",
-        "image": "busybox",
+        "image": crds.image or "busybox",
+        "imagePullPolicy": "IfNotPresent",
         "command": ["sh", "-c", write],
         "env": [{"name": "MSG", "value": FORGED.to_json()}],
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
@@ -182,7 +183,8 @@ def test_delete_policy_removes_the_table_in_a_domain_job_and_retain_keeps_it(
         return not listed
 
     wait_for("both products gone", gone, timeout=180, operator=own_operator)
-    assert not doomed.exists(), "deletionPolicy Delete removes the published table"
+    # The deletion pod mounts exactly the table's folder: what it holds goes, the (empty) folder itself stays.
+    assert doomed.is_dir() and not any(doomed.iterdir()), "deletionPolicy Delete removes the published table"
     assert (kept / "_delta_log").is_dir() and delta.versions(kept) == [0], "Retain keeps it"
     deleting = jobs(crds, ns, f"{LABEL_DELETES}={uid}")
     assert len(deleting) == 1, [j["metadata"]["name"] for j in deleting]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import Cluster
+from tests.conftest import Cluster, open_to_builds
 from tests.operator.conftest import Operator, apply_and_wait_domain, unique, wait_for
 from tests.security.hostile import Mesh
 
@@ -21,6 +21,9 @@ def mesh(crds: Cluster, operator: Operator | None, tmp_path_factory: pytest.Temp
     """`own` and `other` Domains, Ready, and the other domain's product the hostile cases aim at."""
     lake = tmp_path_factory.mktemp("redteam-lake")
     found = Mesh(own=unique("own"), other=unique("other"), lake=lake)
+    for name in (found.own, found.other):
+        (lake / name / "gold").mkdir(parents=True)
+    open_to_builds(lake)
     apply_and_wait_domain(crds, found.domain(found.own), operator)
     apply_and_wait_domain(crds, found.domain(found.other), operator)
     victim = found.other_product()
