@@ -2,6 +2,12 @@
 
 It reuses the `kubernetes` package for what it is good at (kubeconfig loading, authentication, the pooled HTTPS
 transport) and speaks plain JSON dictionaries on top, so that odd pods never trip over model deserialisation.
+
+Why not the operator's `datamesh.controller.kube`: the dev node is synchronous code in threads (a pod per
+thread, blocking process supervision), while the operator's client is async and lives in the shipped package;
+the dev tools are not shipped and talk only to the local control plane, whose kubeconfig holds a static admin
+token, so the credential refresh the operator needs (`datamesh.controller.credentials`) has nothing to do here.
+The `kubernetes` package is a dependency anyway (the catalog API's TokenReview), so this costs no new code.
 """
 
 from __future__ import annotations
