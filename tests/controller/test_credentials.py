@@ -435,3 +435,21 @@ def test_client_certificate_files_are_read_again_when_they_change(
         return seen
 
     assert asyncio.run(scenario()) == ["alice", "bob"]
+
+
+def test_an_unreadable_token_file_keeps_the_last_token_and_is_tried_again(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("first")
+    clock = FakeClock(NOW)
+    auth = Authenticator(Config("https://k", token_file=str(token)), clock)
+
+    async def scenario() -> list[str | None]:
+        seen = [(await auth.current()).token]
+        token.unlink()  # mid rotation
+        clock.now += 61
+        seen.append((await auth.current()).token)
+        token.write_text("second")
+        seen.append((await auth.current()).token)
+        return seen
+
+    assert asyncio.run(scenario()) == ["first", "first", "second"]

@@ -6,7 +6,8 @@ operator that read them once stops working an hour later. So every credential is
 when, and when it is due again:
 
 - a token file (the in-cluster service account, or a kubeconfig `tokenFile`) is re-read every minute, as
-  client-go's cached file token source does, and at once after a 401;
+  client-go's cached file token source does, and at once after a 401 (while it cannot be read, the last token
+  stays in use);
 - an exec plugin's ExecCredential is kept until shortly before its `status.expirationTimestamp` (10 s, or half
   the lifetime of a shorter one), and the plugin is run again then, or at once after a 401; one without an
   expiry is kept until a 401;
@@ -25,6 +26,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import os
 import tempfile
 import time
@@ -44,6 +46,8 @@ EXEC_LEEWAY = 10.0
 EXEC_TIMEOUT = 60.0
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+LOG = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 """Wall-clock seconds (an ExecCredential's expiry is a wall-clock time)."""
@@ -366,8 +370,8 @@ class Authenticator:
     config: Config
     clock: Clock = time.time
     reader: Reader = read_lease
-    _lease: Lease | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _lease: Lease | None = field(default=None, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     @property
     def refreshable(self) -> bool:
@@ -379,7 +383,15 @@ class Authenticator:
             return lease
         async with self._lock:
             if self._lease is lease or due(self._lease, self.clock()):  # nobody renewed it while we waited
-                await self._renew()
+                try:
+                    await self._renew()
+                except CredentialError as error:
+                    # As client-go's cached token source: a token file that cannot be read just now (mid
+                    # rotation) leaves the last token in use, and the next request tries again. A plugin's
+                    # failure is not hidden: its credential is about to expire.
+                    if self._lease is None or self.config.exec is not None:
+                        raise
+                    LOG.warning("keeping the current API token: %s", error)
             assert self._lease is not None
             return self._lease
 
