@@ -181,13 +181,17 @@ class Runtime:
             await self._policy_status(key[1])
         if self.catalog is None:
             return None
+        # Catalog writes are queued: a reconcile never waits on the catalog database.
         if key[0] == "domain-gone":
-            await self.catalog.drop_domain(key[1])
+            self.catalog.drop_domain(key[1])
         elif key[0] == "dp-gone":
-            await self.catalog.drop_product(key[1], key[2])
+            self.catalog.drop_product(key[1], key[2])
         elif key[0] == "policy":
             policy = self.cache.world.policies.get(key[1])
-            await (self.catalog.sync_policy(policy) if policy else self.catalog.drop_policy(key[1]))
+            if policy is not None:
+                self.catalog.sync_policy(policy)
+            else:
+                self.catalog.drop_policy(key[1])
         return None
 
     # ------------------------------------------------------------------ products
@@ -214,7 +218,10 @@ class Runtime:
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
         if self.catalog is not None:
-            synced = await self.catalog.sync_product(product.model_copy(update={"status": plan.status}))
+            # Queued, not written: should the write not land, the product is looked at again (CatalogSynced=False).
+            synced = self.catalog.sync_product(
+                product.model_copy(update={"status": plan.status}), on_failure=lambda: self.queue.add(("dp", *key))
+            )
             generation = int(product.metadata.get("generation") or 0)
             plan.status.conditions = cond.merge(plan.status.conditions, [synced], generation=generation, now=current)
             if synced.status != "True":
@@ -464,8 +471,8 @@ class Runtime:
             if requeue is not None:
                 return requeue
         if self.catalog is not None:
-            # Best effort: while the catalog is down the delete lands later, through converge.
-            await self.catalog.drop_product(*key)
+            # Queued: while the catalog is down the delete lands later, through converge.
+            self.catalog.drop_product(*key)
         return None
 
     async def _delete_data(self, product: DataProduct) -> float | None:
@@ -651,7 +658,7 @@ class Runtime:
             await self.kube.patch_status(API_VERSION, "Domain", name, None, status.to_wire())
             domain.status = status
             if self.catalog is not None:
-                await self.catalog.sync_domain(domain)
+                self.catalog.sync_domain(domain)
         # A workspace someone changed by hand is put back at the next drift check, even with no event.
         return DRIFT_CHECK.total_seconds() if ready.status == "True" else 30.0
 
