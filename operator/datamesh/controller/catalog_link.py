@@ -122,7 +122,7 @@ class CatalogLink:
 
     @property
     def available(self) -> bool:
-        """Whether the circuit is closed: the database answered the last call."""
+        """Whether the circuit is closed (fewer than FAILURE_THRESHOLD calls in a row have failed)."""
         return self.breaker.state is State.CLOSED
 
     @property
