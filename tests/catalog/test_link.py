@@ -1,19 +1,26 @@
 """CatalogLink converges only from a complete list of what exists: when the list cannot be had, nothing is
-tombstoned and converge is tried again later (against a real SQLite catalog)."""
+tombstoned and converge is tried again later. Its writes go through a queue and a circuit breaker, so a
+reconcile never waits on the database (against a real SQLite catalog)."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datamesh.catalog import open_catalog
+from datamesh.api import DataProduct
+from datamesh.catalog import CatalogSync, open_catalog
 from datamesh.catalog.inventory import Inventory, Scope
 from datamesh.catalog.models import ProductRow
+from datamesh.controller.breaker import State
 from datamesh.controller.catalog_link import CatalogLink
 from datamesh.controller.kube import ApiError
+from datamesh.controller.metrics_registry import REGISTRY
 from datamesh.controller.world import World
 from tests.catalog.conftest import make_product
 
@@ -50,3 +57,111 @@ def test_converge_waits_for_a_list_of_what_exists(tmp_path: Path) -> None:
     asyncio.run(scenario())
     sync.close()
     assert lists == ["forbidden", "empty"]
+
+
+# --- the circuit breaker: a reconcile never waits on the catalog database --------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(what: str, probe: Callable[[], bool]) -> None:
+    """Wait for a condition of the background writer (the bound only turns a hang into a failure)."""
+    for _ in range(3000):
+        if probe():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def circuit(state: str) -> float:
+    return REGISTRY.get_sample_value("datamesh_catalog_circuit", {"datamesh_catalog_circuit": state}) or 0.0
+
+
+def live_products(sync: CatalogSync) -> dict[str, str]:
+    with Session(sync.engine) as session:
+        rows = session.execute(select(ProductRow.name, ProductRow.description).where(ProductRow.deleted_at.is_(None)))
+        return {name: description for name, description in rows}
+
+
+def test_while_the_database_is_down_writes_wait_behind_an_open_circuit_and_land_when_it_closes(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    sync = open_catalog(f"sqlite:///{folder / 'catalog.db'}")
+    orders = make_product("orders", "sales", quality=0.9, run_id="r1")
+    refunds = make_product("refunds", "sales", quality=0.9, run_id="r2")
+    world = World({}, {("sales", "orders"): orders, ("sales", "refunds"): refunds}, {})
+    existing = Inventory(frozenset({("sales", "orders"), ("sales", "refunds")}), frozenset(), frozenset())
+
+    async def list_existing() -> Inventory:
+        return existing
+
+    clock, requeued, recovered = Clock(), [], []
+
+    async def scenario() -> None:
+        link = CatalogLink(sync, world, list_existing, clock=clock)
+        link.dirty = False  # no converge at start: the queued writes are what this test follows
+        shutil.rmtree(folder)  # SQLite cannot open a database in a folder that is gone
+        link.start(on_recovered=lambda: recovered.append(True))
+        # What a reconcile does: it queues and is answered at once, from the circuit's state.
+        assert link.sync_product(orders, on_failure=lambda: requeued.append("orders")).status == "True"
+        await until("the circuit opens", lambda: link.breaker.state is State.OPEN)
+        assert circuit("open") == 1 and circuit("closed") == 0
+        assert requeued == ["orders"], "the product whose entry waits is reconciled to CatalogSynced=False"
+        synced = link.sync_product(refunds.model_copy(update={"spec": refunds.spec.model_copy(
+            update={"description": "changed while down"})}))  # fmt: skip
+        assert (synced.status, synced.reason) == ("False", "CatalogUnavailable")
+        assert "unable to open database file" in synced.message
+        assert link.pending == 2 and link.dirty
+        attempts = link.breaker.failures
+        # Open: nothing is tried until the cool-down has passed on the (hand-advanced) clock.
+        link.wake()
+        await asyncio.sleep(0.05)
+        assert link.breaker.failures == attempts and link.breaker.state is State.OPEN
+        folder.mkdir()
+        clock.now += link.breaker.retry_in()
+        link.wake()
+        await until("the probe closes the circuit", lambda: link.available and link.pending == 0)
+        assert recovered == [True] and circuit("closed") == 1
+        assert live_products(sync) == {"orders": "orders of sales", "refunds": "changed while down"}
+        await link.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_hung_database_holds_only_the_writer_and_the_newest_change_lands(tmp_path: Path) -> None:
+    sync = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    entered, release = threading.Event(), threading.Event()
+    written: list[str] = []
+    upsert = sync.upsert_product
+
+    def hung_upsert(product: DataProduct) -> None:
+        entered.set()
+        assert release.wait(30), "released by the test"
+        upsert(product)
+        written.append(product.spec.description)
+
+    sync.upsert_product = hung_upsert  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        link = CatalogLink(sync, World(), lambda: asyncio.sleep(0, NOTHING), clock=Clock())
+        link.dirty = False
+        link.start(on_recovered=lambda: None)
+        first = make_product("orders", "sales", description="v1")
+        link.sync_product(first)
+        await until("the first write is in the database call", entered.is_set)
+        # The call hangs; reconciles go on, each answered at once, and their changes fold into one queued write.
+        for version in range(2, 6):
+            condition = link.sync_product(make_product("orders", "sales", description=f"v{version}"))
+            assert condition.status == "True"
+        assert link.pending == 1 and not release.is_set()
+        release.set()
+        await until("the queue drains", lambda: link.pending == 0 and len(written) == 2)
+        await link.stop()
+
+    asyncio.run(scenario())
+    assert written == ["v1", "v5"]

@@ -154,3 +154,25 @@ def test_deleting_a_namespace_with_running_pods_completes(cluster: Cluster, imag
     wait_phase(cluster, "sleeper", name, {"Running"})
     cluster.kubectl("delete", "namespace", name, "--timeout=90s")
     assert cluster.kubectl("get", "namespace", name, check=False).returncode != 0
+
+
+def test_deleting_a_running_pod_ends_it_gracefully(cluster: Cluster, namespace: str, image: str) -> None:
+    """SIGTERM reaches the container's process, which exits: the pod is gone long before its 300 s grace period
+    (which the node would otherwise sit out before the SIGKILL)."""
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "print('waiting', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    body = pod("graceful", image, ["python", "-c", script])
+    body["spec"]["terminationGracePeriodSeconds"] = 300
+    cluster.apply(body, "-n", namespace)
+    wait_phase(cluster, "graceful", namespace, {"Running"})
+    deadline = time.monotonic() + TIMEOUT
+    while "waiting" not in cluster.kubectl("logs", "graceful", "-n", namespace, check=False).stdout:
+        assert time.monotonic() < deadline, "the pod never started its signal handler"
+        time.sleep(0.5)
+    # Within 120 s (kubectl's own wait), far below the grace period: only a graceful exit gets there.
+    cluster.kubectl("delete", "pod", "graceful", "-n", namespace, "--timeout=120s")
+    assert cluster.kubectl("get", "pod", "graceful", "-n", namespace, check=False).returncode != 0

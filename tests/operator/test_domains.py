@@ -71,3 +71,27 @@ def test_deleting_a_domain_with_products_is_refused(crds: Cluster, operator: Ope
     crds.kubectl("delete", "dataproduct", "p", "-n", name, "--wait=true", "--timeout=60s")
     wait_for("domain gone", lambda: crds.kubectl("get", "domain", name, check=False).returncode != 0,
              operator=operator)  # fmt: skip
+
+
+def test_a_claim_whose_storage_class_does_not_exist_makes_storage_not_ready(
+    crds: Cluster, operator: Operator | None, tmp_path: Path
+) -> None:
+    name = unique("dom")
+    body = domain_manifest(name, tmp_path)
+    body["spec"]["storage"] = {"location": f"/data/{name}",
+                               "volume": {"size": "1Gi", "storageClassName": "no-such-class"}}  # fmt: skip
+    crds.apply(yaml.safe_dump(body))
+    try:
+        storage = wait_for(
+            "StorageReady=False",
+            lambda: (found := condition(crds.get("domain", name), "StorageReady")).get("status") == "False" and found,
+            operator=operator,
+        )
+        assert storage["reason"] == "StorageClassNotFound" and "'no-such-class'" in storage["message"]
+        ready = condition(crds.get("domain", name), "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "StorageClassNotFound")
+        # The claim the workspace holds is the one that waits: Pending, with the class the Domain named.
+        claim = crds.get("persistentvolumeclaim", f"{name}-storage", name)
+        assert claim["status"]["phase"] == "Pending" and claim["spec"]["storageClassName"] == "no-such-class"
+    finally:
+        crds.kubectl("delete", "domain", name, "--wait=false", check=False)

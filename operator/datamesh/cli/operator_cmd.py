@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", action="append", help="watch only these namespaces (default: all)")
-    parser.add_argument("--standalone", action="store_true", help="no peering (a single operator instance)")
-    parser.add_argument("--peering", default=None, help="kopf peering object name for HA (default: none)")
+    # kopf's own three peering modes: forced off, required (HA), or detected (neither flag).
+    peering = parser.add_mutually_exclusive_group()
+    peering.add_argument(
+        "--standalone",
+        action="store_true",
+        help="never peer, even where kopf's `default` peering object exists (one instance only)",
+    )
+    peering.add_argument("--peering", default=None, metavar="NAME",
+                         help="peer through this kopf peering object (HA: replicas elect one active instance); "
+                              "without either flag, kopf peers through `default` when it exists")  # fmt: skip
     parser.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("--webhook-port", type=int, help="serve the admission webhook on this port (0: off)")
     parser.add_argument("--webhook-host", help="host name or IP the API server uses to reach the webhook")
@@ -19,6 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, help="Prometheus metrics port (default 9090; 0: off)")
     parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
     parser.add_argument("--verbose", action="store_true")
+
+
+def peering_options(standalone: bool, peering: str | None) -> dict[str, Any]:
+    """kopf.operator's peering arguments: `standalone` forces no peering, a name makes that peering mandatory,
+    neither leaves kopf to detect its `default` peering object (argparse refuses both at once)."""
+    if standalone and peering:
+        raise ValueError("--standalone and --peering exclude each other")
+    if standalone:
+        return {"standalone": True, "peering_name": None}
+    return {"standalone": None, "peering_name": peering}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         kopf.operator(
             clusterwide=not args.namespace,
             namespaces=args.namespace or (),
-            standalone=args.standalone or args.peering is None,
-            peering_name=args.peering,
+            **peering_options(args.standalone, args.peering),
             liveness_endpoint=args.liveness,
             # The catalog converges only inside the watched namespaces.
             memo=kopf.Memo({handlers.WATCHED_NAMESPACES: tuple(args.namespace or ())}),

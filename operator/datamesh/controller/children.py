@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from datamesh.api import DataProduct, Domain
+from datamesh.controller.storage import claim_name
 
 MANAGED = {"app.kubernetes.io/managed-by": "datamesh-operator"}
 LABEL_DOMAIN = "datamesh.dev/domain"
@@ -221,7 +222,7 @@ def children(
         if volume.storage_class_name:
             claim["storageClassName"] = volume.storage_class_name
         out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                    "metadata": _meta(domain, f"{domain.name}-storage", ns), "spec": claim})  # fmt: skip
+                    "metadata": _meta(domain, claim_name(domain), ns), "spec": claim})  # fmt: skip
     return out
 
 

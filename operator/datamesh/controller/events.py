@@ -17,6 +17,7 @@ import collections
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,16 +35,17 @@ EVENTS_DROPPED = Counter(
 
 
 class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up."""
+    """`rate` tokens per second, at most `burst` saved up (time from `clock`: tests pass their own)."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate, self.burst = rate, float(burst)
         self.tokens = float(burst)
-        self.stamp = time.monotonic()
+        self.clock = clock
+        self.stamp = clock()
 
     def wait_time(self) -> float:
         """Take a token; the seconds to wait before using it (0 when one was available)."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         self.tokens -= 1.0
@@ -51,11 +53,21 @@ class TokenBucket:
 
 
 class EventRecorder:
-    def __init__(self, kube: Kube, *, rate: float = 20.0, burst: int = 50, buffer: int = 2000) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        rate: float = 20.0,
+        burst: int = 50,
+        buffer: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.kube = kube
         self._recent: dict[tuple[str, str, str], float] = {}
         self.instance = os.environ.get("POD_NAME") or os.uname().nodename
-        self._bucket = TokenBucket(rate, burst)
+        self._clock, self._sleep = clock, sleep
+        self._bucket = TokenBucket(rate, burst, clock)
         self._buffer: collections.deque[dict[str, Any]] = collections.deque()
         self._capacity = buffer
         self._wake = asyncio.Event()
@@ -84,7 +96,7 @@ class EventRecorder:
     def record(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = involved.get("metadata") or {}
         key = (meta.get("uid", ""), reason, message)
-        now = time.monotonic()
+        now = self._clock()
         if now - self._recent.get(key, -REPEAT_WINDOW_SECONDS) < REPEAT_WINDOW_SECONDS:
             return
         self._recent[key] = now
@@ -137,7 +149,7 @@ class EventRecorder:
                 continue
             delay = self._bucket.wait_time()
             if delay:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             body = self._buffer.popleft()
             self._in_flight += 1
             try:

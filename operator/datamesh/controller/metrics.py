@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Enum, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -52,6 +52,17 @@ def count_build_event(domain: str, last_build: BuildInfo | None, reason: str) ->
 
 RECONCILE_ERRORS = Counter(
     "datamesh_reconcile_errors_total", "Reconciles that raised and were retried.", ["kind"], registry=REGISTRY
+)
+
+CATALOG_CIRCUIT = Enum(
+    "datamesh_catalog_circuit",
+    "Circuit breaker in front of catalog writes: closed (writing), open (database down, writes wait), half_open"
+    " (one probe on its way).",
+    states=["closed", "half_open", "open"],
+    registry=REGISTRY,
+)
+CATALOG_PENDING = Gauge(
+    "datamesh_catalog_pending_writes", "Catalog writes queued behind the background writer.", registry=REGISTRY
 )
 
 

@@ -21,7 +21,7 @@ from datamesh.api.domain import DomainStatus
 from datamesh.api.governancepolicy import GovernancePolicyStatus
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
-from datamesh.controller import deletion, jobviews, metrics, secrets
+from datamesh.controller import deletion, jobviews, metrics, secrets, storage
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
@@ -181,13 +181,17 @@ class Runtime:
             await self._policy_status(key[1])
         if self.catalog is None:
             return None
+        # Catalog writes are queued: a reconcile never waits on the catalog database.
         if key[0] == "domain-gone":
-            await self.catalog.drop_domain(key[1])
+            self.catalog.drop_domain(key[1])
         elif key[0] == "dp-gone":
-            await self.catalog.drop_product(key[1], key[2])
+            self.catalog.drop_product(key[1], key[2])
         elif key[0] == "policy":
             policy = self.cache.world.policies.get(key[1])
-            await (self.catalog.sync_policy(policy) if policy else self.catalog.drop_policy(key[1]))
+            if policy is not None:
+                self.catalog.sync_policy(policy)
+            else:
+                self.catalog.drop_policy(key[1])
         return None
 
     # ------------------------------------------------------------------ products
@@ -214,7 +218,10 @@ class Runtime:
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
         if self.catalog is not None:
-            synced = await self.catalog.sync_product(product.model_copy(update={"status": plan.status}))
+            # Queued, not written: should the write not land, the product is looked at again (CatalogSynced=False).
+            synced = self.catalog.sync_product(
+                product.model_copy(update={"status": plan.status}), on_failure=lambda: self.queue.add(("dp", *key))
+            )
             generation = int(product.metadata.get("generation") or 0)
             plan.status.conditions = cond.merge(plan.status.conditions, [synced], generation=generation, now=current)
             if synced.status != "True":
@@ -464,8 +471,8 @@ class Runtime:
             if requeue is not None:
                 return requeue
         if self.catalog is not None:
-            # Best effort: while the catalog is down the delete lands later, through converge.
-            await self.catalog.drop_product(*key)
+            # Queued: while the catalog is down the delete lands later, through converge.
+            self.catalog.drop_product(*key)
         return None
 
     async def _delete_data(self, product: DataProduct) -> float | None:
@@ -509,16 +516,19 @@ class Runtime:
         return None if plan.done else (plan.requeue_after or deletion.POLL_SECONDS)
 
     # ------------------------------------------------------------------ domains
-    async def _provision(self, domain: Domain) -> cond.Desired:
-        """The domain's workspace, in the order least privilege needs, once its claims hold. Nothing is applied
-        for a Domain whose namespace or storage is refused: the webhook may have been down when it was created."""
+    def _claims(self, domain: Domain) -> list[str]:
+        """Why the Domain's namespace, storage or sources are refused (nothing: they hold)."""
         world = self.cache.world
-        claims = [
+        return [
             *placement.namespace_problems(
                 domain, world.domains, self.config.namespace, self.config.reserved_namespaces, seniority=True
             ),
             *placement.domain_problems(domain, world.domains, world.products.values(), seniority=True),
         ]
+
+    async def _provision(self, domain: Domain, claims: list[str]) -> cond.Desired:
+        """The domain's workspace, in the order least privilege needs, once its claims hold. Nothing is applied
+        for a Domain whose namespace or storage is refused: the webhook may have been down when it was created."""
         if claims:
             return cond.Desired(cond.WORKSPACE_READY, "False", cond.CLAIM_REFUSED, "; ".join(claims))
         try:
@@ -568,9 +578,11 @@ class Runtime:
             return True
         return any(name == domain for name, _ in self._provisioned)
 
-    async def _get_or_none(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
+    async def _get_or_none(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         try:
-            return await self.kube.get(api_version, kind, name)
+            return await self.kube.get(api_version, kind, name, namespace)
         except ApiError as error:
             if error.not_found:
                 return None
@@ -631,15 +643,18 @@ class Runtime:
         )
         last = cond.find(old.conditions, "WorkspaceReady")
         drift_check_due = last is None or now() - last.last_transition_time > DRIFT_CHECK
+        refusals: list[str] = []  # a provisioned workspace's storage was not refused
         if provisioned and not drift_check_due:
             # Only the product count may have changed: no need to re-apply a dozen children.
             desired.append(cond.Desired("WorkspaceReady", "True", "Provisioned", f"namespace {domain.namespace_name}"))
         else:
-            desired.append(await self._provision(domain))
+            claims = self._claims(domain)
+            refusals = storage.storage_refusals(claims)
+            desired.append(await self._provision(domain, claims))
             if desired[-1].status == "True":
                 self._provisioned.add((name, generation))
-        if desired[-1].status == "True":
-            desired.append(_storage_condition(domain))
+        desired.append(await self._storage_condition(domain, workspace_ready=desired[0].status == "True",
+                                                     refusals=refusals))  # fmt: skip
         ready = cond.summarize(desired, ready_reason="Provisioned", ready_message=f"workspace {domain.namespace_name}")
         status = old.model_copy(deep=True)
         status.conditions = cond.merge(old.conditions, [*desired, ready], generation=generation, now=now())
@@ -651,9 +666,42 @@ class Runtime:
             await self.kube.patch_status(API_VERSION, "Domain", name, None, status.to_wire())
             domain.status = status
             if self.catalog is not None:
-                await self.catalog.sync_domain(domain)
+                self.catalog.sync_domain(domain)
         # A workspace someone changed by hand is put back at the next drift check, even with no event.
         return DRIFT_CHECK.total_seconds() if ready.status == "True" else 30.0
+
+    async def _storage_condition(self, domain: Domain, *, workspace_ready: bool, refusals: list[str]) -> cond.Desired:
+        """StorageReady: the reads storage.py decides from (the folder made, the claim and its StorageClass)."""
+        try:
+            place = placement.storage_root(domain)
+        except placement.PlacementError as error:
+            refusals = [*refusals, str(error)]
+        if refusals:
+            return storage.refused(refusals)
+        if place.scheme != "file":
+            return storage.object_store(str(place))
+        if domain.spec.storage.volume is None:
+            return storage.folder(str(place), _make_folder(str(place)), self.config.lake_host_path)
+        if not workspace_ready:
+            return storage.claim_unchecked(domain)
+        try:
+            claim = await self._get_or_none("v1", "PersistentVolumeClaim", storage.claim_name(domain),
+                                            domain.namespace_name)  # fmt: skip
+        except ApiError as error:
+            return storage.claim_unreadable(domain, error.message)
+        class_name = storage.needs_storage_class(claim)
+        storage_class = None
+        if class_name is not None:
+            storage_class = storage.StorageClass(class_name)
+            try:
+                found = await self.kube.request("GET", f"/apis/storage.k8s.io/v1/storageclasses/{class_name}")
+                mode = str((found or {}).get("volumeBindingMode") or "Immediate")
+                storage_class = storage.StorageClass(class_name, exists=True, binding_mode=mode)
+            except ApiError as error:
+                if error.not_found:
+                    storage_class = storage.StorageClass(class_name, exists=False)
+                # Otherwise (no right to read StorageClasses) the claim is judged by itself.
+        return storage.claim(domain, claim, storage_class, now())
 
     async def finalize_domain(self, body: dict[str, Any]) -> None:
         """Refuse to let a Domain go while it still holds products (unless forced)."""
@@ -688,15 +736,10 @@ def _with_nulls(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def _storage_condition(domain: Domain) -> cond.Desired:
-    location = domain.spec.storage.location
-    if "://" in location:
-        return cond.Desired("StorageReady", "True", "ObjectStore", f"products are written under {location}")
-    if domain.spec.storage.volume is not None:
-        return cond.Desired("StorageReady", "True", "Volume", f"claim {domain.name}-storage")
+def _make_folder(path: str) -> str | None:
+    """Create the domain's local storage folder; why it could not be, or None."""
     try:
-        Path(location).mkdir(parents=True, exist_ok=True)
-        return cond.Desired("StorageReady", "True", "Created", f"{location} exists")
+        Path(path).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        # The operator may run where the lake is not mounted (in-cluster); build pods create it then.
-        return cond.Desired("StorageReady", "True", "Deferred", f"{location}: created by the first build ({error})")
+        return f"{type(error).__name__}: {error.strerror or error}"
+    return None
