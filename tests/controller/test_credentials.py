@@ -129,13 +129,12 @@ def test_a_missing_context_is_refused() -> None:
 
 def test_in_cluster_reads_the_token_file_not_a_copy(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("t")
-    environ = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443",
-               "DATAMESH_SERVICEACCOUNT_DIR": str(tmp_path)}  # fmt: skip
-    config = credentials.in_cluster_config(environ)
+    environ = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
+    config = credentials.in_cluster_config(environ, tmp_path)
     assert config == Config(
         "https://[fd00::1]:443", ca_file=str(tmp_path / "ca.crt"), token_file=str(tmp_path / "token")
     )
-    assert credentials.in_cluster_config({**environ, "KUBERNETES_SERVICE_HOST": ""}) is None
+    assert credentials.in_cluster_config({**environ, "KUBERNETES_SERVICE_HOST": ""}, tmp_path) is None
 
 
 # -------------------------------------------------------------------------------------- ExecCredential
@@ -370,9 +369,8 @@ def test_the_in_cluster_token_file_is_read_again_every_minute_and_after_a_401(
     (account / "ca.crt").write_text(Path(api["ca_file"]).read_text() if api["ca_file"] else api["ca_data"])
     (account / "token").write_text("rotated-away")
     host, port = api["server"].removeprefix("https://").rsplit(":", 1)
-    environ = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
-               "DATAMESH_SERVICEACCOUNT_DIR": str(account)}  # fmt: skip
-    config = credentials.in_cluster_config(environ)
+    environ = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
+    config = credentials.in_cluster_config(environ, account)
     assert config is not None
     clock = FakeClock(datetime.now(UTC).timestamp())
     kube = Kube(config, clock=clock)

@@ -254,10 +254,9 @@ def load_config(kubeconfig: str | None = None, environ: Mapping[str, str] = os.e
     return in_cluster
 
 
-def in_cluster_config(environ: Mapping[str, str] = os.environ) -> Config | None:
-    # DATAMESH_SERVICEACCOUNT_DIR: where the dev node puts a pod's token, as host processes cannot see
-    # the standard path.
-    directory = Path(environ.get("DATAMESH_SERVICEACCOUNT_DIR", SERVICE_ACCOUNT_DIR))
+def in_cluster_config(
+    environ: Mapping[str, str] = os.environ, directory: Path = Path(SERVICE_ACCOUNT_DIR)
+) -> Config | None:
     host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
     if not host or not port or not (directory / "token").exists():
         return None
