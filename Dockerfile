@@ -17,7 +17,7 @@ RUN python -m venv /opt/datamesh/venv
 ENV PATH=/opt/datamesh/venv/bin:$PATH
 WORKDIR /src
 # Metadata first: the dependency layer (pyspark is ~450 MB) is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN python - <<'PY' > /tmp/requirements.txt
 import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
@@ -37,6 +37,7 @@ RUN DATAMESH_CACHE=/tmp/datamesh-cache python /tmp/jars.py /opt/datamesh/jars \
 # ---------------------------------------------------------------------------------------------- app
 # The project itself in its own folder: a code change rebuilds this small layer, never the ~1.5 GB above.
 FROM builder AS app
+COPY README.md ./
 COPY operator ./operator
 # pip and setuptools from outside the venv (the image's venv carries no installer), offline: this stage is
 # built without the host's package-index configuration.
