@@ -236,3 +236,27 @@ def test_the_operators_spark_settings_win_over_the_defaults() -> None:
         spark_settings("local[4]", environ={"DATAMESH_SPARK_CONF": '{"spark.master": "local[1]"}'})["spark.master"]
         == "local[4]"
     )
+
+
+def test_executors_as_pods_are_resolved_inside_the_build_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datamesh.build.session import IN_CLUSTER_MASTER, in_cluster_settings, spark_settings
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "POD_IP": "10.244.0.12",
+           "POD_NAME": "p-1-abc-xyz", "DATAMESH_EXECUTOR_POD_TEMPLATE": '{"kind": "Pod"}'}  # fmt: skip
+    found = in_cluster_settings(IN_CLUSTER_MASTER, pod)
+    # The API server by the kubelet's address (no cluster DNS needed), executors calling back to this pod.
+    assert found["spark.master"] == "k8s://https://10.0.0.1:443"
+    assert (found["spark.driver.host"], found["spark.kubernetes.driver.pod.name"]) == ("10.244.0.12", "p-1-abc-xyz")
+    template = Path(found["spark.kubernetes.executor.podTemplateFile"])
+    assert template.parent == tmp_path and template.read_text() == '{"kind": "Pod"}'
+    assert found["spark.kubernetes.executor.podTemplateContainerName"] == "executor"
+    explicit = in_cluster_settings("k8s://https://10.9.9.9:6443", pod)
+    assert "spark.master" not in explicit, "an explicit API server address is kept"
+    assert in_cluster_settings(IN_CLUSTER_MASTER, {**pod, "KUBERNETES_SERVICE_HOST": "fd00::1"})[
+        "spark.master"
+    ] == "k8s://https://[fd00::1]:443"
+    # Local mode is left alone, whatever the pod's environment.
+    assert in_cluster_settings("local[1]", pod) == {}
+    local = spark_settings(environ={**pod, "DATAMESH_SPARK_CONF": '{"spark.master": "local[1]"}'})
+    assert "spark.driver.host" not in local

@@ -7,7 +7,14 @@ import pytest
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Compute
 from datamesh.api.domain import Domain, PersistentVolume, Source
-from datamesh.build.contract import MASKING_KEY_ENV, REQUEST_ENV, BuildRequest, ResolvedInput, SecretOptionRef
+from datamesh.build.contract import (
+    EXECUTOR_TEMPLATE_ENV,
+    MASKING_KEY_ENV,
+    REQUEST_ENV,
+    BuildRequest,
+    ResolvedInput,
+    SecretOptionRef,
+)
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.graph import resolve_inputs
 from datamesh.controller.jobs import build_job, job_name, secret_env, spark_conf
@@ -167,6 +174,28 @@ def test_executors_get_the_service_account_token() -> None:
     product, domain = _example()
     product.spec.compute = Compute(executors=2)
     assert _pod(_job(product, domain, [], "/x", OperatorConfig(lake_host_path="")))["automountServiceAccountToken"]
+
+
+def test_executor_pods_get_the_drivers_mounts_and_confinement_from_a_template() -> None:
+    product, domain = _example()
+    inputs = [_input("/lake/sales/bronze/customers", "parquet")]
+    local = _pod(_job(product, domain, inputs, "/lake/sales/gold/p", OperatorConfig(lake_host_path=LAKE)))
+    assert EXECUTOR_TEMPLATE_ENV not in {e["name"] for e in local["containers"][0]["env"]}
+    product.spec.compute = Compute(executors=2)
+    pod = _pod(_job(product, domain, inputs, "/lake/sales/gold/p", OperatorConfig(lake_host_path=LAKE)))
+    build = pod["containers"][0]
+    env = {e["name"]: e for e in build["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    template = json.loads(env[EXECUTOR_TEMPLATE_ENV]["value"])
+    (executor,) = template["spec"]["containers"]
+    assert executor["name"] == "executor" and executor["securityContext"] == build["securityContext"]
+    # The same table mounts (the input read-only, the output read-write), scratch and home; not the lake root,
+    # which only the driver's init container mounts to create the output folder.
+    assert executor["volumeMounts"] == build["volumeMounts"]
+    assert "lake-root" not in {v["name"] for v in template["spec"]["volumes"]}
+    assert {v["name"] for v in template["spec"]["volumes"]} == {m["name"] for m in executor["volumeMounts"]}
+    assert template["spec"]["automountServiceAccountToken"] is False
+    assert template["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
 def test_host_lake_mounts_only_the_inputs_read_only_and_the_output_read_write() -> None:

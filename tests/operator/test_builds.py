@@ -185,6 +185,36 @@ def test_an_upstream_publication_rebuilds_its_consumer_once(
     assert triggers.count("upstream") == 1, triggers
 
 
+def test_executors_as_pods_build_the_same_table(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    """compute.executors: 2 runs Spark on Kubernetes in client mode: the build pod is the driver and Spark's own
+    scheduler backend starts two executor pods from the operator's template; the table equals the local build's."""
+    compute = {"executors": 2, "driver": {"cpu": "500m", "memory": "1Gi"},
+               "executor": {"cpu": "250m", "memory": "512Mi"}}  # fmt: skip
+    crds.apply(yaml.safe_dump(product("spread", "sales", "SELECT customer_id, email FROM customers",
+                                      [{"source": "bronze.crm.customers", "alias": "customers"}],
+                                      compute=compute)))  # fmt: skip
+    seen: set[str] = set()
+
+    def executors() -> bool:
+        out = crds.kubectl("get", "pods", "-n", "sales", "-l", "spark-role=executor,datamesh.dev/product=spread",
+                           "-o", "json").stdout  # fmt: skip
+        for item in json.loads(out)["items"]:
+            seen.add(item["metadata"]["name"])
+            owners = [o["kind"] for o in item["metadata"].get("ownerReferences") or []]
+            assert owners == ["Pod"], "executors are owned by the build pod, so they go with it"
+            assert item["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
+        return len(seen) >= 2
+
+    wait_for("two executor pods of spread's build", executors, timeout=BUILD_TIMEOUT, operator=operator)
+    body = wait_ready(crds, "spread", "sales", operator)
+    local = delta.rows(Path(customers["status"]["location"]))
+    spread = delta.rows(Path(body["status"]["location"]))
+    assert sorted(spread, key=lambda r: str(r["customer_id"])) == sorted(local, key=lambda r: str(r["customer_id"]))
+    crds.kubectl("delete", "dp", "spread", "-n", "sales", "--wait=false")
+
+
 def test_cross_domain_reads_need_a_grant_and_see_pii_masked(
     crds: Cluster, operator: Operator | None, customers: dict[str, Any]
 ) -> None:

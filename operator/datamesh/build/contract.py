@@ -22,6 +22,10 @@ from datamesh.api.domain import SourceFormat
 #: Kubernetes keeps at most 4096 bytes of a container's termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
 REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
+#: JSON pod template of Spark's executor pods, when the build runs executors (the build writes it to a file).
+EXECUTOR_TEMPLATE_ENV = "DATAMESH_EXECUTOR_POD_TEMPLATE"
+#: The executor container's name in that template.
+EXECUTOR_CONTAINER = "executor"
 #: The mesh-wide PII masking key (hex) in the build pod: a secretKeyRef to the domain's build Secret.
 MASKING_KEY_ENV = masking.MASKING_KEY_ENV
 #: Where the kubelet reads a container's termination message (the container spec's default path).

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from datamesh.build.contract import EXECUTOR_CONTAINER, EXECUTOR_TEMPLATE_ENV
 from datamesh.build.jars import jar_settings
 
 if TYPE_CHECKING:
@@ -56,7 +57,37 @@ def spark_settings(
     settings.update(operator_settings(env))
     if master:
         settings["spark.master"] = master
+    settings.update(in_cluster_settings(settings["spark.master"], env))
     return settings
+
+
+#: The master the operator names for executors as pods; the build resolves it inside its pod.
+IN_CLUSTER_MASTER = "k8s://https://kubernetes.default.svc"
+
+
+def in_cluster_settings(master: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Client mode on Kubernetes, from inside the build pod: the API server by the address the kubelet gives every
+    pod (no cluster DNS needed), executors calling back to this pod's IP, owned by this pod (so they go when it
+    goes), and made from the operator's pod template, written to a file as Spark wants it."""
+    if not master.startswith("k8s://"):
+        return {}
+    found: dict[str, str] = {}
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if master == IN_CLUSTER_MASTER and host and port:
+        found["spark.master"] = f"k8s://https://{f'[{host}]' if ':' in host else host}:{port}"
+    if env.get("POD_IP"):
+        found["spark.driver.host"] = env["POD_IP"]
+        found["spark.driver.bindAddress"] = "0.0.0.0"
+    if env.get("POD_NAME"):
+        found["spark.kubernetes.driver.pod.name"] = env["POD_NAME"]
+    template = env.get(EXECUTOR_TEMPLATE_ENV)
+    if template:
+        path = os.path.join(tempfile.gettempdir(), "executor-pod-template.json")
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(template)
+        found["spark.kubernetes.executor.podTemplateFile"] = path
+        found["spark.kubernetes.executor.podTemplateContainerName"] = EXECUTOR_CONTAINER
+    return found
 
 
 def operator_settings(env: Mapping[str, str]) -> dict[str, str]:

@@ -24,7 +24,14 @@ from datamesh.api.dataproduct import Resources
 from datamesh.api.domain import RESERVED_SECRET_PREFIX, Domain
 from datamesh.api.durations import parse_duration
 from datamesh.api.entrypoints import PYTHON_TRANSFORMS_ENV
-from datamesh.build.contract import MASKING_KEY_ENV, REQUEST_ENV, BuildRequest, ResolvedInput
+from datamesh.build.contract import (
+    EXECUTOR_CONTAINER,
+    EXECUTOR_TEMPLATE_ENV,
+    MASKING_KEY_ENV,
+    REQUEST_ENV,
+    BuildRequest,
+    ResolvedInput,
+)
 from datamesh.build.inputs import is_local, local_path
 from datamesh.controller.config import LINEAGE_API_KEY_ENV, PASSED_TO_BUILDS, OperatorConfig
 from datamesh.controller.secrets import LINEAGE_API_KEY, MASKING_KEY
@@ -102,6 +109,7 @@ def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, nam
         "spark.executor.instances": str(executors),
         "spark.kubernetes.namespace": namespace,
         "spark.kubernetes.container.image": config.image,
+        "spark.kubernetes.container.image.pullPolicy": config.image_pull_policy,
         "spark.kubernetes.authenticate.driver.serviceAccountName": config.builder_service_account,
         "spark.kubernetes.executor.request.cores": executor.cpu,
         "spark.executor.memory": executor_heap(executor.memory),
@@ -222,6 +230,29 @@ def _secret_ref(env: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
 
 
+def executor_template(storage: _Storage, container_security: dict[str, Any]) -> dict[str, Any]:
+    """The pod template of Spark's executor pods (spark.kubernetes.executor.podTemplateFile)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "spec": {
+            # Executors talk to the driver, never to the API server.
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": BUILD_UID,
+                "runAsGroup": BUILD_UID,
+                "fsGroup": BUILD_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {"name": EXECUTOR_CONTAINER, "securityContext": container_security, "volumeMounts": storage.mounts}
+            ],
+            "volumes": list(storage.volumes),
+        },
+    }
+
+
 def secret_env(request: BuildRequest, domain: Domain, config: OperatorConfig) -> list[dict[str, Any]]:
     """Environment variables filled from Secrets of the build's namespace: every secret reader option, the
     masking key when an input must be masked, the lineage API key when the operator has one."""
@@ -275,6 +306,7 @@ def build_job(
         {"name": REQUEST_ENV, "value": request.to_json()},
         {"name": "DATAMESH_SPARK_CONF", "value": json.dumps(spark_conf(product, domain, config, namespace))},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "TMPDIR", "value": SCRATCH},
         {"name": "SPARK_LOCAL_DIRS", "value": SCRATCH},
         # Only the settings meant to travel as literals, whatever else build_env holds.
@@ -296,6 +328,10 @@ def build_job(
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    if executor_count(product, domain) > 0:
+        # Executors read the inputs and write the table's files: the same mounts, user and confinement as the
+        # driver (Spark adds its local-dir volumes and its settings to this template).
+        env.append({"name": EXECUTOR_TEMPLATE_ENV, "value": json.dumps(executor_template(storage, container_security))})
     init = _init_containers(storage, config, container_security)
     owner = {
         "apiVersion": product.api_version,
