@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds and installs what a real local node needs (issue 15): kubelet, kube-proxy, containerd (with its runc
-# shim and ctr) and a pause binary for the sandbox image; runc, the CNI plugins and iptables come from Debian.
+# Builds and installs what a real local node needs (issue 15): kubelet, kube-proxy, CoreDNS, containerd (with
+# its runc shim and ctr) and a pause binary for the sandbox image; runc, the CNI plugins and iptables come from Debian.
 #
 # Why from the Go module proxy: this project's machines reach package registries only, and Debian's
 # containerd (1.6) is older than what kubelet v1.36 expects (CRI v1 with containerd 2.x). kubelet comes from
@@ -9,7 +9,7 @@
 # its published tag. Debian's runc (1.1.5) is used as is: crun refuses the hybrid cgroup layout of this
 # machine kind, and building runc needs cgo and libseccomp.
 #
-# Output: $DATAMESH_CACHE/node/<k8s>-containerd-<containerd>/bin/{kubelet,kube-proxy,containerd,containerd-shim-runc-v2,
+# Output: $DATAMESH_CACHE/node/<k8s>-containerd-<containerd>/bin/{kubelet,kube-proxy,coredns,containerd,containerd-shim-runc-v2,
 # ctr,crictl,pause}. Idempotent: binaries already built are kept. Prints the bin folder on stdout (progress goes
 # to stderr).
 set -euo pipefail
@@ -18,6 +18,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 CRI_TOOLS_VERSION="${CRI_TOOLS_VERSION:-v1.37.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 CACHE="${DATAMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datamesh}"
 OUT="$CACHE/node/$K8S_VERSION-containerd-$CONTAINERD_VERSION"
 BIN="$OUT/bin"
@@ -54,7 +55,7 @@ flock 9
 
 containerd_bins=(containerd containerd-shim-runc-v2 ctr)
 missing=()
-for c in kubelet kube-proxy "${containerd_bins[@]}" crictl pause; do [ -x "$BIN/$c" ] || missing+=("$c"); done
+for c in kubelet kube-proxy "${containerd_bins[@]}" crictl coredns pause; do [ -x "$BIN/$c" ] || missing+=("$c"); done
 if [ ${#missing[@]} -eq 0 ]; then
   step "node binaries (kubelet $K8S_VERSION, containerd $CONTAINERD_VERSION) already built in $BIN"
   echo "$BIN"
@@ -106,6 +107,19 @@ if [ ! -x "$BIN/crictl" ]; then
     -o "$BIN/crictl.tmp" sigs.k8s.io/cri-tools/cmd/crictl
   mv "$BIN/crictl.tmp" "$BIN/crictl"
   step "crictl built in $(( $(date +%s) - start ))s"
+fi
+
+if [ ! -x "$BIN/coredns" ]; then
+  # The cluster's DNS (Service and pod names), served by the node for its pods.
+  step "CoreDNS $COREDNS_VERSION: fetching modules and compiling (a large module: minutes the first time)"
+  start=$(date +%s)
+  w="$OUT/src/coredns"; rm -rf "$w"; mkdir -p "$w"; cd "$w"
+  go mod init datamesh.dev/build-coredns >/dev/null 2>&1
+  printf 'package tools\n' > tools.go
+  go get "github.com/coredns/coredns@$COREDNS_VERSION"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/coredns.tmp" github.com/coredns/coredns
+  mv "$BIN/coredns.tmp" "$BIN/coredns"
+  step "coredns built in $(( $(date +%s) - start ))s"
 fi
 
 if [ ! -x "$BIN/pause" ]; then

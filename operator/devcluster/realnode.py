@@ -1,4 +1,4 @@
-"""The local cluster's real node: a kubelet over containerd and runc, CNI networking and kube-proxy (issue 15).
+"""The local cluster's real node: a kubelet over containerd and runc, CNI networking, kube-proxy and CoreDNS.
 
 Why here and not kind: this project's machines have no Docker and no registry, so the node runs directly on the
 host, every file under one state folder, started and stopped by `devcluster.cluster.ControlPlane`.
@@ -13,8 +13,8 @@ image is built here (scripts/build-image.sh) and imported.
 Network: the node's address is the gateway address of a bridge this module creates; the API server listens
 there too. Pods get addresses on that bridge and one route, to the Service range through the node, where
 kube-proxy's rules take them to the Service's endpoints. Neither IP forwarding nor masquerading is enabled:
-pods reach the node, each other and Services, nothing beyond. kube-proxy owns the host's KUBE-* iptables
-chains, so one real node runs per machine at a time.
+pods reach the node, each other and Services, nothing beyond. CoreDNS on the node's address answers cluster
+names only. kube-proxy owns the host's KUBE-* iptables chains, so one real node runs per machine at a time.
 
     python -m devcluster up|down --dir .devcluster          # the cluster, node included
     python -m devcluster.realnode import --dir .devcluster/node IMAGE.oci.tar
@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ K8S_NAMESPACE = "k8s.io"  # containerd namespace the CRI plugin uses
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBEPODS = "kubepods"  # cgroupfs driver's parent of every pod cgroup (kubelet default cgroupRoot "/")
 APISERVER_CLIENT = "apiserver-kubelet-client"
+CLUSTER_DOMAIN = "cluster.local"
 #: The project's image as build pods, executors and the chart's Deployments name it on this node.
 IMAGE = "localhost/datamesh-operator:dev"
 
@@ -201,6 +203,9 @@ def kubelet_config(spec: NodeSpec, *, ca_file: Path, port: int, healthz_port: in
         "registerNode": True,
         "maxPods": 32,
         "resolvConf": "/etc/resolv.conf",
+        # CoreDNS, run by the node on its own address: Service and pod names, nothing beyond the cluster.
+        "clusterDNS": [str(spec.node_ip)],
+        "clusterDomain": CLUSTER_DOMAIN,
         # The disk is shared with other work: evict on near-exhaustion only, not at the 10-15 % defaults.
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%"},
         "imageGCHighThresholdPercent": 98,
@@ -327,6 +332,27 @@ def kube_proxy_argv(spec: NodeSpec, binary: Path, kubeconfig_path: Path) -> list
         f"--metrics-bind-address=127.0.0.1:{free_port()}", f"--healthz-bind-address=127.0.0.1:{free_port()}",
         "--v=1",
     ]  # fmt: skip
+
+
+def corefile(spec: NodeSpec, kubeconfig_path: Path, health_port: int) -> str:
+    """CoreDNS answering cluster names only, on the node's address: no `forward`, so a pod cannot use DNS to
+    reach (or leak to) anything beyond the cluster."""
+    return f"""{CLUSTER_DOMAIN}:53 in-addr.arpa:53 ip6.arpa:53 {{
+    bind {spec.node_ip}
+    errors
+    health 127.0.0.1:{health_port}
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig_path}
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 30
+}}
+.:53 {{
+    bind {spec.node_ip}
+    errors
+}}
+"""
 
 
 def issue_client_cert(pki_dir: Path, name: str, common_name: str, organization: str) -> tuple[Path, Path]:
@@ -492,13 +518,19 @@ class RealNode:
         proxy_kubeconfig = d / "kube-proxy.kubeconfig"
         proxy_kubeconfig.write_text(yaml.safe_dump(kubeconfig(server, ca, crt, key, "system:kube-proxy")))
         self._spawn(state, "kube-proxy", kube_proxy_argv(spec, bin_dir / "kube-proxy", proxy_kubeconfig), env)
+        # CoreDNS reads Services, EndpointSlices and Namespaces cluster-wide; the admin identity of this dev
+        # cluster stands in for the ClusterRole a real installation gives it.
+        health = free_port()
+        (d / "Corefile").write_text(corefile(spec, admin_kubeconfig, health))
+        self._spawn(state, "coredns", [str(bin_dir / "coredns"), "-conf", str(d / "Corefile")], env)
+        _wait(lambda: _http_ok(f"http://127.0.0.1:{health}/health"), 60, "CoreDNS", spec.logs / "coredns.log")
         _wait(lambda: self._ready(admin_kubeconfig), timeout, f"node {spec.name} Ready", spec.logs / "kubelet.log")
 
     def down(self, *, quiet: bool = False) -> None:
         """Pods first (through CRI, so CNI frees their addresses), then kubelet and containerd, then whatever
         a crash could leave: container processes, mounts, pod cgroups, the bridge."""
         state = NodeState.load(self.state_file)
-        for name in ("kube-proxy", "kubelet"):
+        for name in ("coredns", "kube-proxy", "kubelet"):
             if state.pids.get(name):
                 _stop(state.pids[name])
         proxy = Path(state.bin_dir) / "kube-proxy" if state.bin_dir else None
@@ -661,6 +693,14 @@ def _link_ca(cluster_pki: Path, node_pki: Path) -> None:
         if not target.exists():
             target.write_bytes((cluster_pki / name).read_bytes())
             target.chmod(0o600)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def _other_kubelet(state_dir: Path) -> str:

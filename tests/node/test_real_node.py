@@ -176,3 +176,23 @@ def test_deleting_a_running_pod_ends_it_gracefully(cluster: Cluster, namespace: 
     # Within 120 s (kubectl's own wait), far below the grace period: only a graceful exit gets there.
     cluster.kubectl("delete", "pod", "graceful", "-n", namespace, "--timeout=120s")
     assert cluster.kubectl("get", "pod", "graceful", "-n", namespace, check=False).returncode != 0
+
+
+def test_cluster_dns_answers_cluster_names_and_nothing_else(cluster: Cluster, namespace: str, image: str) -> None:
+    script = """
+import json, socket
+found = {}
+for name in ["kubernetes.default.svc.cluster.local", "kubernetes.default", "deb.debian.org"]:
+    try:
+        found[name] = socket.gethostbyname(name)
+    except OSError as error:
+        found[name] = "error:" + type(error).__name__
+print(json.dumps(found))
+"""
+    cluster.apply(pod("dns", image, ["python", "-c", script]), "-n", namespace)
+    wait_phase(cluster, "dns", namespace, {"Succeeded"})
+    found = json.loads(cluster.kubectl("logs", "dns", "-n", namespace).stdout)
+    service_ip = cluster.get("service", "kubernetes", "default")["spec"]["clusterIP"]
+    assert found["kubernetes.default.svc.cluster.local"] == service_ip
+    assert found["kubernetes.default"] == service_ip, "the pod's search domains come from the kubelet's clusterDNS"
+    assert found["deb.debian.org"].startswith("error:"), "names beyond the cluster resolve nowhere"
