@@ -12,7 +12,7 @@ NAMESPACE="${NAMESPACE:-datamesh-system}"
 LAKE_ON_HOST="${LAKE_ON_HOST:-/tmp/datamesh-e2e-lake}"
 LAKE=/var/lib/datamesh/lake   # where the example Domains read and write, on the kind node
 PY="${PY:-.venv/bin/python}"
-E2E_TESTS="${E2E_TESTS:-tests/cluster tests/operator}"
+E2E_TESTS="${E2E_TESTS:-tests/node tests/cluster tests/operator}"
 export KUBECONFIG="${E2E_KUBECONFIG:-${TMPDIR:-/tmp}/$CLUSTER.kubeconfig}"
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 command -v helm >/dev/null || PATH="$(bash scripts/install-tools.sh):$PATH"
@@ -82,5 +82,6 @@ kubectl wait --for=condition=Ready dataproduct --all -A --timeout=900s || {
 step "pytest $E2E_TESTS against kind (DATAMESH_TEST_OPERATOR=external)"
 # shellcheck disable=SC2086  # E2E_TESTS is a list of paths
 # Tests whose build pods must read a temporary folder of this host are left out (marker local_lake): on kind
-# the example mesh above, built from the lake inside the node, is their end-to-end counterpart.
-DATAMESH_TEST_OPERATOR=external "$PY" -m pytest -m "cluster and not local_lake" $E2E_TESTS
+# the example mesh above, built from the lake inside the node by the chart-installed operator, is their
+# end-to-end counterpart (tests/packaging/test_chart_install.py locally). tests/node runs pods of $IMAGE.
+DATAMESH_TEST_OPERATOR=external DATAMESH_TEST_IMAGE="$IMAGE" "$PY" -m pytest -m "cluster and not local_lake" $E2E_TESTS

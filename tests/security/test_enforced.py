@@ -27,6 +27,7 @@ from datamesh.controller.jobs import build_job
 from datamesh.controller.world import World
 from tests.conftest import BUILD_UID, Cluster
 
+pytestmark = pytest.mark.local_lake
 MOUNT = "/data"
 TIMEOUT = 300
 
