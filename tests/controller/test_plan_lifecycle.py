@@ -13,13 +13,13 @@ import pytest
 from datamesh.api import DataProduct
 from datamesh.api.common import Condition
 from datamesh.api.domain import PersistentVolume
-from datamesh.build.contract import REQUEST_ENV, BuildResult, DeleteRequest
 from datamesh.controller import conditions as cond
 from datamesh.controller import deletion, jobviews
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.product_plan import ProductPlan, job_to_confirm, plan_product, run_id_for
 from datamesh.controller.verify import Mismatch, Verified
-from datamesh.controller.world import World
+from datamesh.mesh.contract import REQUEST_ENV, BuildResult, DeleteRequest
+from datamesh.mesh.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -19,7 +19,8 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from datamesh.build.contract import (
+from datamesh.build.errors import one_line
+from datamesh.mesh.contract import (
     REQUEST_ENV,
     TERMINATION_LOG,
     TERMINATION_MESSAGE_LIMIT,
@@ -27,7 +28,6 @@ from datamesh.build.contract import (
     BuildResult,
     DeleteRequest,
 )
-from datamesh.build.errors import one_line
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from datamesh.build.inputs import is_local, local_path
+from datamesh.placement import is_local, local_path
 
 #: Set to `copy` to publish through Spark (re-encoding the staged files into the table) instead.
 PUBLISH_METHOD_ENV = "DATAMESH_PUBLISH_METHOD"

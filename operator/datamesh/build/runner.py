@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from datamesh.build import confine, conform, measure, quality
-from datamesh.build.contract import BuildRequest, BuildResult, RetentionResult
 from datamesh.build.errors import BuildError, classify
-from datamesh.build.inputs import is_local, register
+from datamesh.build.inputs import register
 from datamesh.build.publish import (
     METASTORE_TABLE_ENV,
     Staging,
@@ -36,6 +35,8 @@ from datamesh.build.publish import (
 )
 from datamesh.build.retention import RetentionRule, retention_rule
 from datamesh.build.transform import run_transform
+from datamesh.mesh.contract import BuildRequest, BuildResult, RetentionResult
+from datamesh.placement import is_local
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Observation, SparkSession

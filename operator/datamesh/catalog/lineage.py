@@ -41,7 +41,7 @@ from openlineage.client.transport.http import HttpConfig, HttpTransport
 
 from datamesh import __version__
 from datamesh.api.dataproduct import CheckResult
-from datamesh.build.contract import BuildRequest, BuildResult, ResolvedInput
+from datamesh.mesh.contract import BuildRequest, BuildResult, ResolvedInput
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from datamesh.controller import conditions as cond
 from datamesh.controller import metrics
 from datamesh.controller.breaker import CircuitBreaker, State
 from datamesh.controller.kube import ApiError, Kube
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 
 logger = logging.getLogger("datamesh.catalog")
 MAX_BACKOFF_SECONDS = 60.0

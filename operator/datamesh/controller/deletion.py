@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 from datamesh.api import DataProduct
 from datamesh.api.domain import Domain
-from datamesh.build.contract import REQUEST_ENV, BuildRequest, DeleteRequest
 from datamesh.controller import conditions as cond
 from datamesh.controller.config import PASSED_TO_BUILDS, OperatorConfig
 from datamesh.controller.jobs import (
@@ -31,6 +30,7 @@ from datamesh.controller.jobs import (
     _resources,
     _volume_mounts,
 )
+from datamesh.mesh.contract import REQUEST_ENV, BuildRequest, DeleteRequest
 
 #: Marks a deletion Job and names the product (by uid) it deletes. Not LABEL_PRODUCT: the build-Job cache and
 #: the build planner must never take a deletion Job for a build.

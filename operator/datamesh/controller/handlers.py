@@ -15,10 +15,11 @@ import kopf
 
 from datamesh.admission import certs as webhook_certs
 from datamesh.admission import review
-from datamesh.controller import governance_glue, metrics
+from datamesh.controller import metrics
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import Kube, load_credentials
 from datamesh.controller.runtime import DomainInUse, Runtime
+from datamesh.mesh import access
 
 GROUP, VERSION = "datamesh.dev", "v1alpha1"
 BUILD_JOBS = {"app.kubernetes.io/managed-by": "datamesh-operator"}
@@ -63,7 +64,8 @@ async def configure(
     if config.webhook_port:
         _serve_admission(settings, config)
     runtime = Runtime(Kube(load_credentials()), config)
-    governance_glue.install(runtime)
+    runtime.compliance = access.compliance
+    runtime.decide = access.input_access(runtime.cache.world)
     runtime.queue.on_error = lambda key: metrics.RECONCILE_ERRORS.labels(str(key[0])).inc()  # type: ignore[index]
     if config.metrics_port:
         metrics.serve(

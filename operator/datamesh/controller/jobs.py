@@ -24,10 +24,10 @@ from datamesh.api.dataproduct import Resources
 from datamesh.api.domain import RESERVED_SECRET_PREFIX, Domain
 from datamesh.api.durations import parse_duration
 from datamesh.api.entrypoints import PYTHON_TRANSFORMS_ENV
-from datamesh.build.contract import MASKING_KEY_ENV, REQUEST_ENV, BuildRequest, ResolvedInput
-from datamesh.build.inputs import is_local, local_path
 from datamesh.controller.config import LINEAGE_API_KEY_ENV, PASSED_TO_BUILDS, OperatorConfig
 from datamesh.controller.secrets import LINEAGE_API_KEY, MASKING_KEY
+from datamesh.mesh.contract import MASKING_KEY_ENV, REQUEST_ENV, BuildRequest, ResolvedInput
+from datamesh.placement import is_local, local_path
 
 MANAGED_BY = "datamesh-operator"
 LABEL_PRODUCT = "datamesh.dev/product"

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from datamesh.api.dataproduct import BuildInfo
 from datamesh.controller import conditions as cond
 from datamesh.controller.metrics_registry import REGISTRY
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 
 BUILDS_STARTED = Counter(
     "datamesh_builds_started_total", "Build Jobs launched.", ["domain", "trigger"], registry=REGISTRY

@@ -19,13 +19,13 @@ from datamesh.api import DataProduct
 from datamesh.api.dataproduct import BuildInfo, DataProductStatus
 from datamesh.api.durations import format_duration
 from datamesh.api.entrypoints import entry_point_problems
-from datamesh.build.contract import BuildRequest, BuildResult
 from datamesh.controller import conditions as cond
 from datamesh.controller import scheduling
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.graph import AccessDecider, allow_all, output_location, resolve_inputs
 from datamesh.controller.jobs import build_job, job_name
-from datamesh.controller.world import World
+from datamesh.mesh.contract import BuildRequest, BuildResult
+from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
+from datamesh.mesh.world import World
 
 REBUILD_ANNOTATION = "datamesh.dev/rebuild"
 #: Failures a retry can cure (infrastructure); anything else waits for a new spec, data or request.

@@ -25,7 +25,6 @@ from datamesh.controller import deletion, jobviews, metrics, secrets, storage
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
-from datamesh.controller.graph import AccessDecider, allow_all, output_location
 from datamesh.controller.kube import ApiError, Kube
 from datamesh.controller.product_plan import (
     Compliance,
@@ -37,6 +36,7 @@ from datamesh.controller.product_plan import (
 )
 from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
+from datamesh.mesh.resolve import AccessDecider, allow_all, output_location
 
 logger = logging.getLogger("datamesh.controller")
 if TYPE_CHECKING:
