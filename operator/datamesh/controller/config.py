@@ -20,7 +20,7 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    #: Image of build pods (the dev node ignores it and runs the command with the project's Python).
+    #: Image of build pods.
     image: str = field(default_factory=lambda: _env("BUILD_IMAGE", "ghcr.io/datamesh-operator/datamesh:0.1.0"))
     image_pull_policy: str = field(default_factory=lambda: _env("BUILD_IMAGE_PULL_POLICY", "IfNotPresent"))
     #: Service account build pods run as, created by the Domain controller in every domain namespace.

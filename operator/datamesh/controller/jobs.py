@@ -1,7 +1,7 @@
 """Build Jobs: deterministic names and the Job manifest, as pure functions.
 
 A build pod gets only what it needs. Secrets arrive by reference (`secretKeyRef` env), never as values: not in
-the build request, not in the Job. Storage: with the development lake on a host folder (`lake_host_path`), each
+the build request, not in the Job. Storage: with a single-node lab's lake on a host folder (`lake_host_path`), each
 local input folder is mounted read-only and the product's own table folder read-write, at their own paths, and
 nothing else of the lake; a Domain volume is mounted through `subPath`s the same way. The container runs as
 uid 1000 on a read-only root filesystem with every capability dropped, scratch space on emptyDirs, and without
@@ -113,7 +113,7 @@ def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, nam
 #: folders of build.session): an emptyDir, as the root filesystem is read-only.
 SCRATCH = "/tmp"
 #: HOME of the project's image (Dockerfile: useradd --home-dir): an emptyDir too, for whatever writes below HOME.
-#: HOME itself is left alone: on the dev node pods run as host processes and keep the host's HOME (its caches).
+#: HOME itself is not set here: the image's user defines it.
 IMAGE_HOME = "/home/datamesh"
 BUILD_UID = 1000
 
@@ -159,8 +159,8 @@ def _local(location: str) -> str | None:
 def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig) -> _Storage:
     """The build's own table folder read-write and each local input folder read-only, at their own paths.
 
-    From a Domain volume (a PVC) through `subPath`s; from the host lake folder (`lake_host_path`, development
-    only) as hostPath volumes. A location outside both is not mounted: the build reports it missing."""
+    From a Domain volume (a PVC) through `subPath`s; from the host lake folder (`lake_host_path`, single-node
+    labs) as hostPath volumes. A location outside both is not mounted: the build reports it missing."""
     storage = _Storage()
     volume = domain.spec.storage.volume
     claim = {"name": "storage", "persistentVolumeClaim": {"claimName": f"{domain.name}-storage"}}
