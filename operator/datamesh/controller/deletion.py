@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from datamesh import settings
 from datamesh.api import DataProduct
 from datamesh.api.domain import Domain
 from datamesh.controller import conditions as cond
@@ -89,7 +90,7 @@ def deletion_job(
     env = [
         {"name": REQUEST_ENV, "value": request.to_json()},
         # Only an object-store deletion starts Spark: a local session, whatever the product's executors are.
-        {"name": "DATAMESH_SPARK_CONF", "value": json.dumps({**config.spark_defaults, "spark.master": "local[1]"})},
+        {"name": settings.SPARK_CONF.name, "value": json.dumps({**config.spark_defaults, "spark.master": "local[1]"})},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TMPDIR", "value": SCRATCH},
         {"name": "SPARK_LOCAL_DIRS", "value": SCRATCH},

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from datamesh import settings
 from datamesh.api import DataProduct
 from datamesh.api.common import parse_quantity
 from datamesh.api.dataproduct import Resources
 from datamesh.api.domain import RESERVED_SECRET_PREFIX, Domain
 from datamesh.api.durations import parse_duration
-from datamesh.api.entrypoints import PYTHON_TRANSFORMS_ENV
 from datamesh.controller.config import LINEAGE_API_KEY_ENV, PASSED_TO_BUILDS, OperatorConfig
 from datamesh.controller.secrets import LINEAGE_API_KEY, MASKING_KEY
 from datamesh.mesh.contract import MASKING_KEY_ENV, REQUEST_ENV, BuildRequest, ResolvedInput
@@ -273,7 +273,7 @@ def build_job(
     }
     env = [
         {"name": REQUEST_ENV, "value": request.to_json()},
-        {"name": "DATAMESH_SPARK_CONF", "value": json.dumps(spark_conf(product, domain, config, namespace))},
+        {"name": settings.SPARK_CONF.name, "value": json.dumps(spark_conf(product, domain, config, namespace))},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TMPDIR", "value": SCRATCH},
         {"name": "SPARK_LOCAL_DIRS", "value": SCRATCH},
@@ -283,7 +283,7 @@ def build_job(
     ]
     if product.spec.transform is not None and product.spec.transform.python is not None:
         # The build checks the entry point again against the platform's allow-list before importing anything.
-        env.append({"name": PYTHON_TRANSFORMS_ENV, "value": ",".join(config.python_transform_modules)})
+        env.append({"name": settings.PYTHON_TRANSFORMS.name, "value": ",".join(config.python_transform_modules)})
     storage = _volume_mounts(request, domain, config)
     storage.volumes += [{"name": "scratch", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
     storage.mounts += [{"name": "scratch", "mountPath": SCRATCH}, {"name": "home", "mountPath": IMAGE_HOME}]

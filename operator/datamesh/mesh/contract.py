@@ -14,14 +14,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from datamesh import masking
+from datamesh import masking, settings
 from datamesh.api.common import ApiModel
 from datamesh.api.dataproduct import CheckResult, DataProductSpec
 from datamesh.api.domain import SourceFormat
 
 #: Kubernetes keeps at most 4096 bytes of a container's termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
-REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
+REQUEST_ENV = settings.BUILD_REQUEST.name
 #: The mesh-wide PII masking key (hex) in the build pod: a secretKeyRef to the domain's build Secret.
 MASKING_KEY_ENV = masking.MASKING_KEY_ENV
 #: Where the kubelet reads a container's termination message (the container spec's default path).
@@ -32,7 +32,7 @@ PiiMode = Literal["exclude", "mask", "clear"]
 
 def secret_env(input_index: int, option_index: int) -> str:
     """The build pod's environment variable holding secret option `option_index` of input `input_index`."""
-    return f"DATAMESH_SECRET_{input_index}_{option_index}"
+    return settings.SECRET_OPTION.name.replace("<input>", str(input_index)).replace("<option>", str(option_index))
 
 
 class SecretOptionRef(ApiModel):
