@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from datamesh.api.dataproduct import BuildInfo
-from datamesh.controller.conditions import JOB_DELETED, RESULT_MISMATCH
+from datamesh.api.reasons import JOB_DELETED, RESULT_MISMATCH
 from datamesh.controller.jobs import (
     ANNOTATION_ATTEMPT,
     ANNOTATION_TOKEN,
