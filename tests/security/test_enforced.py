@@ -17,14 +17,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from datamesh.build.contract import BuildRequest
-from datamesh.controller.graph import output_location, resolve_inputs
-from datamesh.controller.world import World
 
 from datamesh.api import DataProduct
 from datamesh.api.domain import Domain
+from datamesh.build.contract import BuildRequest
 from datamesh.controller.config import OperatorConfig
+from datamesh.controller.graph import output_location, resolve_inputs
 from datamesh.controller.jobs import build_job
+from datamesh.controller.world import World
 from tests.conftest import BUILD_UID, Cluster
 
 MOUNT = "/data"
