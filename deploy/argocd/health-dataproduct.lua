@@ -3,7 +3,7 @@
 -- tests/packaging/test_argocd.py runs it against sample objects.
 local hs = {}
 -- Ready=False for one of these reasons means the operator is still at work (a build is running or queued),
--- not that something broke.
+-- not that something broke (datamesh.api.reasons.PRODUCT_IN_PROGRESS).
 local still_working = {Building = true, Pending = true}
 
 local function waiting(message)

@@ -2,9 +2,9 @@
 -- Single source: argocd-cm.yaml beside this file is generated from it (scripts/sync-packaging.sh), and
 -- tests/packaging/test_argocd.py runs it against sample objects.
 local hs = {}
--- Ready=False for one of these reasons means the operator is still at work (its workspace is being provisioned),
--- not that something broke.
-local still_working = {Pending = true, Provisioning = true}
+-- Ready=False for one of these reasons would mean the operator is still at work, not that something broke
+-- (datamesh.api.reasons.DOMAIN_IN_PROGRESS): none. A claim still waiting for its volume is Unknown, so Progressing.
+local still_working = {}
 
 local function waiting(message)
   hs.status = "Progressing"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Mapping
 
+from datamesh import settings
+
 #: Environment variable holding the mesh key as hex (a secretKeyRef to the operator-managed Secret).
-MASKING_KEY_ENV = "DATAMESH_MASKING_KEY"
+MASKING_KEY_ENV = settings.MASKING_KEY.name
 MIN_KEY_BYTES = 16
 
 
@@ -23,8 +24,7 @@ class MaskingKeyError(ValueError):
 
 
 def key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
-    env = os.environ if environ is None else environ
-    raw = (env.get(MASKING_KEY_ENV) or "").strip()
+    raw = settings.MASKING_KEY.get(environ).strip()
     if not raw:
         raise MaskingKeyError(f"{MASKING_KEY_ENV} is not set (the operator keeps the key in a Secret)")
     try:

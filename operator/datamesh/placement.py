@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from urllib.parse import urlparse
 
 from datamesh.api import DataProduct, Domain
 
@@ -194,6 +195,17 @@ def parse_location(location: str, field: str) -> Place:
 def normalise(location: str, field: str = "location") -> str:
     """The canonical spelling of `location` (raises PlacementError naming `field`)."""
     return str(parse_location(location, field))
+
+
+def is_local(location: str) -> bool:
+    """`location` is a path on a filesystem the process mounts (no scheme, `file:`), not an object store."""
+    scheme = urlparse(location).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # one letter: a Windows drive, not a scheme
+
+
+def local_path(location: str) -> str:
+    """The filesystem path of a local location (`file:/x` and `file:///x` are `/x`)."""
+    return urlparse(location).path if location.startswith("file:") else location
 
 
 # ---------------------------------------------------------------------------------------------------- products

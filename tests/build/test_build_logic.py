@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from datamesh.api.dataproduct import CheckResult, Column, QualityCheck
 from datamesh.build import conform, demodata, quality
 from datamesh.build.__main__ import emit, load_request, main
-from datamesh.build.contract import TERMINATION_MESSAGE_LIMIT, BuildResult
 from datamesh.build.errors import one_line
 from datamesh.build.inputs import quoted
 from datamesh.build.local import build_request
 from datamesh.manifests import load_mesh
+from datamesh.mesh.contract import TERMINATION_MESSAGE_LIMIT, BuildResult
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCHEMA = [

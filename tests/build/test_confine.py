@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from datamesh.build import confine
-from datamesh.build.contract import BuildRequest, ResolvedInput
 from datamesh.build.errors import BuildError
 from datamesh.build.runner import run_build
+from datamesh.mesh.contract import BuildRequest, ResolvedInput
 
 
 def request(output: str | Path, root: str | Path | None, inputs: list[str | Path] | None = None) -> BuildRequest:

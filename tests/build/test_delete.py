@@ -13,9 +13,9 @@ from deltalake import write_deltalake
 from deltalake.transaction import CommitProperties
 
 from datamesh.build.__main__ import main
-from datamesh.build.contract import REQUEST_ENV, DeleteRequest
 from datamesh.build.delete import LOCATION_REFUSED, DeleteResult, check_location, run_delete
 from datamesh.build.publish import commit_metadata
+from datamesh.mesh.contract import REQUEST_ENV, DeleteRequest
 
 UID = "5f0d3c1e-8a55-4b8e-a3f3-1c2d3e4f5a6b"
 

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datamesh.build.contract import MASKING_KEY_ENV, ResolvedInput, SecretOptionRef
 from datamesh.build.errors import BuildError
 from datamesh.build.inputs import register
 from datamesh.build.secrets import REDACTED, mask_function
+from datamesh.mesh.contract import MASKING_KEY_ENV, ResolvedInput, SecretOptionRef
 
 pytestmark = pytest.mark.spark
 

@@ -17,9 +17,9 @@ import pytest
 
 from datamesh.build import quality
 from datamesh.build.commit import commit, staged_files
-from datamesh.build.contract import BuildRequest, BuildResult, ResolvedInput
 from datamesh.build.publish import write_staged
 from datamesh.build.runner import run_build
+from datamesh.mesh.contract import BuildRequest, BuildResult, ResolvedInput
 
 pytestmark = pytest.mark.spark
 

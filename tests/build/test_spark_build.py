@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from datamesh.api.dataproduct import QualityCheck
-from datamesh.build.contract import BuildRequest, BuildResult, ResolvedInput
 from datamesh.build.local import build_request
 from datamesh.build.runner import run_build
 from datamesh.manifests import load_mesh
+from datamesh.mesh.contract import BuildRequest, BuildResult, ResolvedInput
 
 from .conftest import DemoLake
 

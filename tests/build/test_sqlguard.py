@@ -21,7 +21,6 @@ from sqlglot.errors import ParseError
 
 from datamesh.api.dataproduct import Column, DataProductSpec, QualityCheck, Transform
 from datamesh.build import quality, sqlguard
-from datamesh.build.contract import BuildRequest, ResolvedInput
 from datamesh.build.errors import SQL_REFUSED, BuildError
 from datamesh.build.inputs import register
 from datamesh.build.local import build_request
@@ -29,6 +28,7 @@ from datamesh.build.runner import run_build
 from datamesh.build.sqlguard import Node
 from datamesh.build.transform import run_transform
 from datamesh.manifests import load_mesh
+from datamesh.mesh.contract import BuildRequest, ResolvedInput
 
 from .conftest import DemoLake
 

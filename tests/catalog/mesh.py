@@ -10,7 +10,7 @@ from pathlib import Path
 from datamesh.api.domain import Domain
 from datamesh.catalog.inventory import Inventory
 from datamesh.catalog.sync import CatalogSync
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 from tests.catalog.conftest import make_domain, make_policy, make_product
 from tests.conftest import Cluster
 

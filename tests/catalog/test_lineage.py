@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from datamesh.build.contract import BuildRequest, BuildResult, ResolvedInput
 from datamesh.catalog.lineage import dataset_identity, emit_build_events, run_uuid, transport_from_env
+from datamesh.mesh.contract import BuildRequest, BuildResult, ResolvedInput
 from tests.catalog.conftest import make_product
 
 RUN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "uid/orders-1"))

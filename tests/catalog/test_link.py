@@ -21,7 +21,7 @@ from datamesh.controller.breaker import State
 from datamesh.controller.catalog_link import CatalogLink
 from datamesh.controller.kube import ApiError
 from datamesh.controller.metrics_registry import REGISTRY
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 from tests.catalog.conftest import make_product
 
 NOTHING = Inventory(frozenset(), frozenset(), frozenset())

@@ -40,7 +40,7 @@ from datamesh.catalog.queries import (
     products_named,
     search_products,
 )
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 from tests.catalog.conftest import PostgresServer, make_domain, make_policy, make_product
 
 CHILD_TABLES = (ColumnRow, TagRow, SlaRow, FreshnessRow, QualityRunRow, LineageEdgeRow)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from datamesh.controller.world import World
 from datamesh.manifests import load_mesh
+from datamesh.mesh.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

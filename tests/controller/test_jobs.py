@@ -7,7 +7,10 @@ import pytest
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Compute
 from datamesh.api.domain import Domain, PersistentVolume, Source
-from datamesh.build.contract import (
+from datamesh.controller.config import OperatorConfig
+from datamesh.controller.jobs import build_job, job_name, secret_env, spark_conf
+from datamesh.manifests import load_mesh
+from datamesh.mesh.contract import (
     EXECUTOR_TEMPLATE_ENV,
     MASKING_KEY_ENV,
     REQUEST_ENV,
@@ -15,11 +18,8 @@ from datamesh.build.contract import (
     ResolvedInput,
     SecretOptionRef,
 )
-from datamesh.controller.config import OperatorConfig
-from datamesh.controller.graph import resolve_inputs
-from datamesh.controller.jobs import build_job, job_name, secret_env, spark_conf
-from datamesh.controller.world import World
-from datamesh.manifests import load_mesh
+from datamesh.mesh.resolve import resolve_inputs
+from datamesh.mesh.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

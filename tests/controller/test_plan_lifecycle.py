@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from datamesh.api import DataProduct
+from datamesh.api import DataProduct, reasons
 from datamesh.api.common import Condition
 from datamesh.api.domain import PersistentVolume
-from datamesh.build.contract import REQUEST_ENV, BuildResult, DeleteRequest
 from datamesh.controller import conditions as cond
 from datamesh.controller import deletion, jobviews
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.product_plan import ProductPlan, job_to_confirm, plan_product, run_id_for
 from datamesh.controller.verify import Mismatch, Verified
-from datamesh.controller.world import World
+from datamesh.mesh.contract import REQUEST_ENV, BuildResult, DeleteRequest
+from datamesh.mesh.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -81,12 +81,12 @@ def test_a_verified_publish_reports_the_logs_version_rows_and_time_at_the_comput
 
 def test_a_publish_the_log_refutes_is_a_result_mismatch_and_is_not_retried(world: World) -> None:
     product, job = started(world)
-    refuted = Mismatch(cond.RESULT_MISMATCH, f"no commit of run r in the log of {LOCATION}")
+    refuted = Mismatch(reasons.RESULT_MISMATCH, f"no commit of run r in the log of {LOCATION}")
     view = jobviews.view(completed(job), pod_message=claimed(), now=T0 + timedelta(minutes=2), verification=refuted)
-    assert view.result is None and view.failure_reason == cond.RESULT_MISMATCH
+    assert view.result is None and view.failure_reason == reasons.RESULT_MISMATCH
     plan = plan_product(product, world, [view], T0 + timedelta(minutes=2), CONFIG)
-    assert status_of(plan, "Built") == ("False", cond.RESULT_MISMATCH)
-    assert status_of(plan, "Ready") == ("False", cond.RESULT_MISMATCH)
+    assert status_of(plan, "Built") == ("False", reasons.RESULT_MISMATCH)
+    assert status_of(plan, "Ready") == ("False", reasons.RESULT_MISMATCH)
     assert plan.status.table_version is None and plan.status.row_count is None and plan.status.location is None
     assert "no commit of run r" in (plan.status.last_build.message or "")  # type: ignore[union-attr]
     assert [e.reason for e in plan.events] == ["BuildFailed"]
@@ -98,14 +98,14 @@ def test_a_publish_the_log_refutes_is_a_result_mismatch_and_is_not_retried(world
 def test_a_claimed_publish_without_any_verification_is_refuted(world: World) -> None:
     product, job = started(world)
     view = jobviews.view(completed(job), pod_message=claimed(), now=T0 + timedelta(minutes=2))
-    assert view.result is None and view.failure_reason == cond.RESULT_MISMATCH
+    assert view.result is None and view.failure_reason == reasons.RESULT_MISMATCH
 
 
 def test_a_no_op_claim_is_believed_only_by_an_operator_running_no_op_builds(world: World) -> None:
     _, job = started(world)
     noop = BuildResult(outcome="NoOp", run_id="r").to_json()
     real = jobviews.view(completed(job), pod_message=noop, now=T0)
-    assert real.result is None and real.failure_reason == cond.RESULT_MISMATCH
+    assert real.result is None and real.failure_reason == reasons.RESULT_MISMATCH
     bench = jobviews.view(completed(job), pod_message=noop, now=T0, accept_noop=True)
     assert bench.result is not None and bench.result.outcome == "NoOp"
 
@@ -119,11 +119,11 @@ def test_a_failed_build_needs_no_verification(world: World) -> None:
 
 def test_an_unreadable_log_is_retried_like_a_storage_error(world: World) -> None:
     product, job = started(world)
-    unreadable = Mismatch(cond.VERIFICATION_FAILED, "cannot read the Delta log: connection refused")
+    unreadable = Mismatch(reasons.VERIFICATION_FAILED, "cannot read the Delta log: connection refused")
     finished = T0 + timedelta(minutes=1, seconds=5)  # the Job completed at T0 + 1 minute
     view = jobviews.view(completed(job), pod_message=claimed(), now=finished, verification=unreadable)
     plan = plan_product(product, world, [view], finished, CONFIG)
-    assert status_of(plan, "Built") == ("False", cond.VERIFICATION_FAILED)
+    assert status_of(plan, "Built") == ("False", reasons.VERIFICATION_FAILED)
     assert plan.create_job is None, "backoff first"
     product.status = plan.status
     retry = plan_product(product, world, [view], T0 + timedelta(minutes=5), CONFIG)
@@ -172,8 +172,8 @@ def test_a_running_build_whose_job_vanished_while_the_operator_was_away_is_retri
     gone = jobviews.vanished(product.status.last_build, now=restart, message=f"the build Job {name} was deleted")
     plan = plan_product(product, world, [gone], restart, CONFIG)
     assert plan.status.last_build is not None
-    assert (plan.status.last_build.outcome, plan.status.last_build.reason) == ("Failed", cond.JOB_DELETED)
-    assert status_of(plan, "Built") == ("False", cond.JOB_DELETED)
+    assert (plan.status.last_build.outcome, plan.status.last_build.reason) == ("Failed", reasons.JOB_DELETED)
+    assert status_of(plan, "Built") == ("False", reasons.JOB_DELETED)
     product.status = plan.status
     assert job_to_confirm(product.status, set(), restart, 30) is None, "a failed build needs no more lookups"
     retry = plan_product(product, world, [], restart + timedelta(minutes=1), CONFIG)
@@ -225,7 +225,7 @@ def test_deletion_starts_a_job_in_the_domain_namespace_with_only_the_tables_stor
     assert build is not None
     plan = deletion.plan_deletion(product, world.domains["sales"], LOCATION, [], T0, config)
     assert not plan.done and plan.create_job is not None
-    assert plan.ready is not None and (plan.ready.status, plan.ready.reason) == ("False", cond.DELETING)
+    assert plan.ready is not None and (plan.ready.status, plan.ready.reason) == ("False", reasons.DELETING)
     assert LOCATION in plan.ready.message
     assert [e.reason for e in plan.events] == ["DeletionStarted"]
     job = plan.create_job
@@ -271,7 +271,7 @@ def test_a_running_deletion_keeps_the_finalizer_and_says_so(world: World) -> Non
     assert not plan.done and plan.create_job is None and plan.requeue_after == deletion.POLL_SECONDS
     assert (
         plan.ready is not None
-        and plan.ready.reason == cond.DELETING
+        and plan.ready.reason == reasons.DELETING
         and running["metadata"]["name"] in plan.ready.message
     )
 
@@ -291,13 +291,13 @@ def test_a_failed_deletion_is_shown_warned_and_retried_with_backoff(world: World
     plan = deletion.plan_deletion(product, world.domains["sales"], LOCATION, [failed], T0 + timedelta(seconds=5),
                                   CONFIG, failure=message)  # fmt: skip
     assert not plan.done and plan.create_job is None
-    assert plan.ready is not None and plan.ready.reason == cond.DELETION_FAILED
+    assert plan.ready is not None and plan.ready.reason == reasons.DELETION_FAILED
     assert "LocationRefused: not its table" in plan.ready.message
-    assert [(e.type, e.reason) for e in plan.events] == [("Warning", cond.DELETION_FAILED)]
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", reasons.DELETION_FAILED)]
     assert plan.requeue_after == pytest.approx(25)
     # The same failure already shown: no second Event.
     assert product.status is not None
-    product.status.conditions = [Condition(type=cond.READY, status="False", reason=plan.ready.reason,
+    product.status.conditions = [Condition(type=reasons.READY, status="False", reason=plan.ready.reason,
                                            message=plan.ready.message, last_transition_time=T0)]  # fmt: skip
     again = deletion.plan_deletion(product, world.domains["sales"], LOCATION, [failed], T0 + timedelta(seconds=10),
                                    CONFIG, failure=message)  # fmt: skip
@@ -334,5 +334,5 @@ def test_without_its_domain_the_table_cannot_be_located_and_the_finalizer_stays(
     product = doomed(world)
     plan = deletion.plan_deletion(product, None, None, [], T0, CONFIG)
     assert not plan.done and plan.create_job is None
-    assert plan.ready is not None and plan.ready.reason == cond.DELETION_FAILED
+    assert plan.ready is not None and plan.ready.reason == reasons.DELETION_FAILED
     assert deletion.FORCE_DELETE_ANNOTATION in plan.ready.message

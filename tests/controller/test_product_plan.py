@@ -9,13 +9,13 @@ import pytest
 
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import CheckResult
-from datamesh.build.contract import REQUEST_ENV, BuildRequest, BuildResult
 from datamesh.controller import conditions as cond
 from datamesh.controller import jobviews
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.jobs import ANNOTATION_ATTEMPT, ANNOTATION_TOKEN, LABEL_GENERATION, LABEL_TRIGGER, job_name
 from datamesh.controller.product_plan import JobView, ProductPlan, plan_product
-from datamesh.controller.world import World
+from datamesh.mesh.contract import REQUEST_ENV, BuildRequest, BuildResult
+from datamesh.mesh.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)

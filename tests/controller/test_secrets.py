@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from datamesh.api.domain import Source
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.graph import resolve_inputs
 from datamesh.controller.kube import ApiError
 from datamesh.controller.secrets import (
     MaskingKeyInvalid,
@@ -22,8 +21,9 @@ from datamesh.controller.secrets import (
     ensure_mesh_key,
     mesh_key_secret,
 )
-from datamesh.controller.world import World
 from datamesh.manifests import load_mesh
+from datamesh.mesh.resolve import resolve_inputs
+from datamesh.mesh.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 S3 = [{"option": "fs.s3a.secret.key", "secretKeyRef": {"name": "s3-creds", "key": "secret"}}]

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from datamesh.build.contract import BuildResult
 from datamesh.controller.deletion import LABEL_DELETES
+from datamesh.mesh.contract import BuildResult
 from tests.conftest import Cluster
 from tests.operator import delta
 from tests.operator.conftest import Operator, apply_and_wait_domain, condition, domain_manifest, unique, wait_for

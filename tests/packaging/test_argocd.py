@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from datamesh.api import reasons
 from tests.conftest import REPO
 from tests.packaging.tools import sync_module
 
@@ -71,9 +73,14 @@ def test_ready_false_is_degraded_unless_still_working(kind: str) -> None:
     script = SCRIPTS[kind]
     failed = sample(kind, [ready("False", "QualityFailed", "2 checks failed")])
     assert health(script, failed) == ("Degraded", "2 checks failed")
-    assert health(script, sample(kind, [ready("False", "Pending", "waiting for the first build")])) == (
-        "Progressing", "waiting for the first build"
-    )  # fmt: skip
+    # The reasons that mean "still working" are the API's list for the kind (a Domain has none).
+    working = reasons.PRODUCT_IN_PROGRESS if kind == "DataProduct" else reasons.DOMAIN_IN_PROGRESS
+    for reason in working:
+        assert health(script, sample(kind, [ready("False", reason, "waiting for the first build")])) == (
+            "Progressing", "waiting for the first build"
+        )  # fmt: skip
+    if kind == "Domain":
+        assert health(script, sample(kind, [ready("False", "Pending", "?")]))[0] == "Degraded"
     assert health(script, sample(kind, [ready("Unknown", "NotBuilt", "no build yet")])) == (
         "Progressing",
         "no build yet",
@@ -111,3 +118,16 @@ def test_example_application_syncs_with_server_side_apply() -> None:
     assert app["kind"] == "Application" and app["apiVersion"] == "argoproj.io/v1alpha1"
     assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
     assert app["spec"]["source"]["directory"]["recurse"] is True
+
+
+def lua_still_working(script: Path) -> set[str]:
+    """The reason names in a script's `still_working` table."""
+    match = re.search(r"^local still_working = \{(.*)\}$", script.read_text(), re.M)
+    assert match, f"{script.name} has no still_working table"
+    return set(re.findall(r"(\w+) = true", match.group(1)))
+
+
+def test_the_scripts_name_the_api_reasons_for_still_working() -> None:
+    assert lua_still_working(SCRIPTS["DataProduct"]) == set(reasons.PRODUCT_IN_PROGRESS)
+    assert lua_still_working(SCRIPTS["Domain"]) == set(reasons.DOMAIN_IN_PROGRESS)
+    assert reasons.PRODUCT_REASONS[reasons.BUILT] >= reasons.PRODUCT_IN_PROGRESS

@@ -111,12 +111,19 @@ def module_exists(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def test_dockerfile_parses_into_a_builder_and_a_runtime_stage() -> None:
+def test_dockerfile_parses_into_builder_app_and_runtime_stages() -> None:
     _, stages = parse(DOCKERFILE.read_text())
-    assert [s.name for s in stages] == ["builder", "runtime"]
+    assert [s.name for s in stages] == ["builder", "app", "runtime"]
     assert DOCKERFILE.read_text().startswith("# syntax=docker/dockerfile:1"), "heredocs and COPY --chmod need BuildKit"
-    # Same base for both stages: the venv's interpreter symlink must resolve in the final image.
-    assert stages[0].base == stages[1].base == "${PYTHON_IMAGE}"
+    # Same base for the builder and the runtime: the venv's interpreter symlink must resolve in the final image.
+    assert stages[0].base == stages[2].base == "${PYTHON_IMAGE}"
+    # The project's own layer sits on the dependencies: a code change rebuilds only it.
+    assert stages[1].base == "builder"
+    runtime_copies = [c.value for c in stages[2].all("COPY") if "--from=" in c.value]
+    assert runtime_copies[:2] == [
+        "--from=builder /opt/datamesh /opt/datamesh",
+        "--from=app /opt/datamesh/app /opt/datamesh/app",
+    ]
 
 
 def test_copied_files_exist_and_are_in_the_build_context() -> None:
@@ -163,9 +170,13 @@ def test_environment_points_spark_at_the_baked_jars() -> None:
     _, stages = parse(DOCKERFILE.read_text())
     env = " ".join(e.value for e in stages[-1].all("ENV"))
     assert f"{jars.JARS_DIR_ENV}=/opt/datamesh/jars" in env
-    assert "PATH=/opt/datamesh/venv/bin:$PATH" in env, "build pods run `python -m datamesh.build` from PATH"
+    assert "PATH=/opt/datamesh/app/bin:/opt/datamesh/venv/bin:$PATH" in env, "`datamesh` and `python` from PATH"
+    assert "PYTHONPATH=/opt/datamesh/app" in env, "build pods run `python -m datamesh.build` from the app folder"
     builder_runs = "\n".join(r.value for r in stages[0].all("RUN"))
-    assert "python -m datamesh.build.jars /opt/datamesh/jars" in builder_runs
+    # jars.py alone, before the code: its layer stays cached while the code changes.
+    assert "python /tmp/jars.py /opt/datamesh/jars" in builder_runs
+    builder_copies = [c.value for c in stages[0].all("COPY")]
+    assert builder_copies == ["pyproject.toml ./", "operator/datamesh/build/jars.py /tmp/jars.py"]
 
 
 def test_every_command_the_image_runs_exists_in_the_package() -> None:

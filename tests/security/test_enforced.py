@@ -20,11 +20,11 @@ import pytest
 
 from datamesh.api import DataProduct
 from datamesh.api.domain import Domain
-from datamesh.build.contract import BuildRequest
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.graph import output_location, resolve_inputs
 from datamesh.controller.jobs import build_job
-from datamesh.controller.world import World
+from datamesh.mesh.contract import BuildRequest
+from datamesh.mesh.resolve import output_location, resolve_inputs
+from datamesh.mesh.world import World
 from tests.conftest import BUILD_UID, Cluster
 
 pytestmark = pytest.mark.local_lake

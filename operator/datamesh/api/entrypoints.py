@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: Environment variable naming the allowed module prefixes, comma-separated (read by OperatorConfig and, in the
-#: build pod, from the Job's environment).
-PYTHON_TRANSFORMS_ENV = "DATAMESH_PYTHON_TRANSFORMS"
-
 
 def parse_prefixes(raw: str) -> tuple[str, ...]:
     return tuple(sorted({part.strip() for part in raw.split(",") if part.strip()}))

@@ -19,7 +19,9 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from datamesh.build.contract import (
+from datamesh import settings
+from datamesh.build.errors import one_line
+from datamesh.mesh.contract import (
     REQUEST_ENV,
     TERMINATION_LOG,
     TERMINATION_MESSAGE_LIMIT,
@@ -27,7 +29,6 @@ from datamesh.build.contract import (
     BuildResult,
     DeleteRequest,
 )
-from datamesh.build.errors import one_line
 
 
 @contextlib.contextmanager
@@ -67,8 +68,8 @@ def load_request(path: str | None, environ: dict[str, str] | None = None) -> Bui
     if path:
         with open(path, encoding="utf-8") as stream:
             text = stream.read()
-    elif env.get(REQUEST_ENV):
-        text = env[REQUEST_ENV]
+    elif settings.BUILD_REQUEST.get(env):
+        text = settings.BUILD_REQUEST.get(env)
     else:
         raise ValueError(f"no build request: pass --request FILE or set {REQUEST_ENV}")
     loaded = json.loads(text)

@@ -41,10 +41,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from datamesh.build.inputs import is_local, local_path
+from datamesh import settings
+from datamesh.placement import is_local, local_path
 
 #: Set to `copy` to publish through Spark (re-encoding the staged files into the table) instead.
-PUBLISH_METHOD_ENV = "DATAMESH_PUBLISH_METHOD"
+PUBLISH_METHOD_ENV = settings.PUBLISH_METHOD.name
 #: Delta's own defaults: statistics for the first 32 columns, string bounds of 32 characters.
 INDEXED_COLUMNS = 32
 STRING_PREFIX = 32
@@ -76,7 +77,7 @@ def _valid_name(name: str) -> bool:
 
 def eligibility(location: str, schema_json: str) -> str | None:
     """None when the staged files can be committed as they are; else why the Spark publish is used instead."""
-    if (os.environ.get(PUBLISH_METHOD_ENV) or "commit").lower() == "copy":
+    if settings.PUBLISH_METHOD.get().lower() == "copy":
         return f"{PUBLISH_METHOD_ENV}=copy"
     if not is_local(location):
         return "not a local path: delta-rs would need the object store's credentials, which Spark holds"

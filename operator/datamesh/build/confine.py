@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import PurePosixPath
 
-from datamesh.build.contract import BuildRequest
 from datamesh.build.errors import BuildError
+from datamesh.mesh.contract import BuildRequest
 from datamesh.placement import Place, PlacementError, parse_location
 
 REASON = "LocationRefused"

@@ -26,8 +26,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from datamesh.api.common import ApiModel
-from datamesh.build.contract import DeleteRequest
 from datamesh.build.errors import one_line
+from datamesh.mesh.contract import DeleteRequest
 
 LOCATION_REFUSED = "LocationRefused"
 DeleteOutcome = Literal["Deleted", "NothingToDelete", "Refused", "Failed"]

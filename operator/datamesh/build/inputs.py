@@ -14,12 +14,12 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
 from datamesh.api import readeroptions
-from datamesh.build.contract import ResolvedInput
 from datamesh.build.errors import BuildError, classify, one_line
 from datamesh.build.secrets import mask_column, masking_key, reader_options, redact, secret_values
+from datamesh.mesh.contract import ResolvedInput
+from datamesh.placement import is_local, local_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -28,15 +28,6 @@ if TYPE_CHECKING:
 def quoted(view: str) -> str:
     """The view name as SQL must write it."""
     return view if view.replace("_", "a").isalnum() and not view[:1].isdigit() else f"`{view}`"
-
-
-def is_local(location: str) -> bool:
-    scheme = urlparse(location).scheme
-    return scheme in ("", "file") or len(scheme) == 1  # one letter: a Windows drive, not a scheme
-
-
-def local_path(location: str) -> str:
-    return urlparse(location).path if location.startswith("file:") else location
 
 
 @dataclass

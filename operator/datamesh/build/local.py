@@ -3,8 +3,8 @@
 Locations: a source is read where its Domain declares it; a product input from its upstream product's delta
 output `location`, or `<upstream domain storage>/<product name>`; the output goes to the product's own delta
 output location or `<domain storage>/<product name>`.
-Access and PII follow the governance evaluator exactly as in the operator (controller.graph and
-controller.governance_glue): see docs/governance.md.
+Access and PII follow the governance evaluator exactly as in the operator (mesh.resolve and mesh.access):
+see docs/governance.md.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from datamesh.build.contract import BuildRequest
-from datamesh.controller import governance_glue
-from datamesh.controller.graph import output_location, resolve_inputs
-from datamesh.controller.world import World
 from datamesh.manifests import Mesh
+from datamesh.mesh import access
+from datamesh.mesh.contract import BuildRequest
+from datamesh.mesh.resolve import output_location, resolve_inputs
+from datamesh.mesh.world import World
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -29,7 +29,7 @@ def build_request(mesh: Mesh, ref: str, run_id: str | None = None, trigger: str 
     product = mesh.find_product(ref)
     # The operator's own resolution and access decisions, so a local build reads exactly what a pod would.
     world = World(mesh.domains, mesh.products, mesh.policies)
-    resolution = resolve_inputs(product, world, governance_glue.input_access(world), require_published=False)
+    resolution = resolve_inputs(product, world, access.input_access(world), require_published=False)
     if not resolution.ok:
         raise LookupError(f"{resolution.problem_reason}: {resolution.problem_message}")
     location = output_location(product, world)

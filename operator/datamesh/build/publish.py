@@ -28,15 +28,15 @@ published version and its rows stay exactly as they were.
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from datamesh import settings
 from datamesh.build.commit import NeedsSpark, commit, eligibility, latest_commit
 from datamesh.build.errors import BuildError, classify
-from datamesh.build.retention import DEFAULT_VACUUM_HOURS, VACUUM_HOURS_ENV, RetentionRule
+from datamesh.build.retention import DEFAULT_VACUUM_HOURS, RetentionRule
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -190,7 +190,7 @@ def vacuum(spark: SparkSession, location: str) -> None:
     """Drop data files no version within the retention window needs (deleted rows leave storage with them)."""
     from delta.tables import DeltaTable
 
-    hours = float(os.environ.get(VACUUM_HOURS_ENV) or DEFAULT_VACUUM_HOURS)
+    hours = float(settings.VACUUM_RETAIN_HOURS.get())
     if hours < DEFAULT_VACUUM_HOURS:
         # A shorter window is an explicit operator decision (env), which Delta otherwise refuses.
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
@@ -210,7 +210,7 @@ def remove(spark: SparkSession, path: str) -> None:
 #: catalog) to register every published table in the session's catalog, as the seed's
 #: `CREATE TABLE IF NOT EXISTS gold.<domain>.<product> USING DELTA LOCATION ...` does. Useful where Spark is
 #: configured with a persistent metastore (spark.sql.catalogImplementation=hive and its URIs).
-METASTORE_TABLE_ENV = "DATAMESH_METASTORE_TABLE"
+METASTORE_TABLE_ENV = settings.METASTORE_TABLE.name
 
 
 def metastore_name(template: str, domain: str, product: str) -> str:

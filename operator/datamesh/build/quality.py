@@ -20,12 +20,12 @@ Both count the same thing: rows minus distinct keys, nulls forming one key.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from datamesh import settings
 from datamesh.api.dataproduct import CheckResult, Column, QualityCheck
 from datamesh.api.durations import parse_duration
 from datamesh.build.errors import SQL_REFUSED, BuildError
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 DEFAULT_COMPLETENESS = 0.99
-ARROW_MAX_ROWS_ENV = "DATAMESH_ARROW_UNIQUENESS_MAX_ROWS"
+ARROW_MAX_ROWS_ENV = settings.ARROW_UNIQUENESS_MAX_ROWS.name
 DEFAULT_ARROW_MAX_ROWS = 2_000_000
 #: Spark simple type names (DataFrame.dtypes) whose grouping pyarrow reproduces exactly.
 _ARROW_KEY_TYPES = {"string", "tinyint", "smallint", "int", "bigint", "date", "timestamp", "boolean", "binary"}
@@ -279,8 +279,7 @@ def duplicate_rows(staged: DataFrame, keys: Sequence[str]) -> int:
 
 
 def arrow_max_rows(environ: Mapping[str, str] | None = None) -> int:
-    env = os.environ if environ is None else environ
-    raw = (env.get(ARROW_MAX_ROWS_ENV) or "").strip().replace("_", "")
+    raw = (settings.ARROW_UNIQUENESS_MAX_ROWS.get(environ)).strip().replace("_", "")
     if not raw:
         return DEFAULT_ARROW_MAX_ROWS
     if not raw.isdigit():

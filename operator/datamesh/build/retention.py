@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from datamesh import settings
 from datamesh.api.dataproduct import DataProductSpec
 from datamesh.api.durations import parse_duration
 
-VACUUM_HOURS_ENV = "DATAMESH_VACUUM_RETAIN_HOURS"
+VACUUM_HOURS_ENV = settings.VACUUM_RETAIN_HOURS.name
 #: Delta's own default: files a reader of a recent version may still need are kept for a week.
 DEFAULT_VACUUM_HOURS = 168.0
 

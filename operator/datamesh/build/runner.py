@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from datamesh import settings
 from datamesh.build import confine, conform, measure, quality
-from datamesh.build.contract import BuildRequest, BuildResult, RetentionResult
 from datamesh.build.errors import BuildError, classify
-from datamesh.build.inputs import is_local, register
+from datamesh.build.inputs import register
 from datamesh.build.publish import (
-    METASTORE_TABLE_ENV,
     Staging,
     commit_metadata,
     metastore_name,
@@ -36,6 +35,8 @@ from datamesh.build.publish import (
 )
 from datamesh.build.retention import RetentionRule, retention_rule
 from datamesh.build.transform import run_transform
+from datamesh.mesh.contract import BuildRequest, BuildResult, RetentionResult
+from datamesh.placement import is_local
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Observation, SparkSession
@@ -105,7 +106,7 @@ def run_build(
 def _lineage(request: BuildRequest, result: BuildResult | None) -> None:
     """OpenLineage START/COMPLETE/FAIL events, when a transport is configured (OPENLINEAGE_URL or
     DATAMESH_LINEAGE_FILE). Lineage is optional: without the catalog extra installed nothing is emitted."""
-    if request.no_op or not any(os.environ.get(name) for name in LINEAGE_ENVS):
+    if request.no_op or not (os.environ.get("OPENLINEAGE_URL") or settings.LINEAGE_FILE.get()):
         return
     try:
         from datamesh.catalog.lineage import emit_build_events
@@ -256,7 +257,7 @@ def _build(
     # data that is there, and make the operator rebuild and publish it again.
     if rule is not None:
         _after_publish(result, progress, "vacuum", lambda: vacuum(spark, request.output_location))
-    template = os.environ.get(METASTORE_TABLE_ENV)
+    template = settings.METASTORE_TABLE.get()
     if template:
         name = metastore_name(template, request.domain, request.name)
         progress(f"registering {name} in the metastore")

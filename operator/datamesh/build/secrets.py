@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from datamesh import masking
-from datamesh.build.contract import MASKING_KEY_ENV, ResolvedInput
 from datamesh.build.errors import BuildError
+from datamesh.mesh.contract import MASKING_KEY_ENV, ResolvedInput
 
 if TYPE_CHECKING:
     from pyspark.sql import Column

@@ -9,17 +9,18 @@ import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from datamesh.build.contract import EXECUTOR_CONTAINER, EXECUTOR_TEMPLATE_ENV
 from datamesh.build.jars import jar_settings
+from datamesh.mesh.contract import EXECUTOR_CONTAINER, EXECUTOR_TEMPLATE_ENV
+from datamesh.settings import DRIVER_MEMORY, SHUFFLE_PARTITIONS, SPARK_CONF, SPARK_MASTER
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-MASTER_ENV = "DATAMESH_SPARK_MASTER"
-DRIVER_MEMORY_ENV = "DATAMESH_DRIVER_MEMORY"
-SHUFFLE_PARTITIONS_ENV = "DATAMESH_SHUFFLE_PARTITIONS"
+MASTER_ENV = SPARK_MASTER.name
+DRIVER_MEMORY_ENV = DRIVER_MEMORY.name
+SHUFFLE_PARTITIONS_ENV = SHUFFLE_PARTITIONS.name
 #: Spark settings chosen by the operator for this build (JSON object): master, executors, its defaults.
-CONF_ENV = "DATAMESH_SPARK_CONF"
+CONF_ENV = SPARK_CONF.name
 
 
 def spark_settings(
@@ -28,9 +29,9 @@ def spark_settings(
     """Every setting of the build session, as plain data so the benchmark and tests use the very same ones."""
     env = os.environ if environ is None else environ
     settings = {
-        "spark.master": master or env.get(MASTER_ENV) or "local[2]",
+        "spark.master": master or SPARK_MASTER.get(env),
         "spark.app.name": "datamesh-build",
-        "spark.driver.memory": driver_memory or env.get(DRIVER_MEMORY_ENV) or "2g",
+        "spark.driver.memory": driver_memory or DRIVER_MEMORY.get(env),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
@@ -42,7 +43,7 @@ def spark_settings(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         # 200 shuffle partitions is sized for clusters; on a pod's few cores it is mostly task overhead.
-        "spark.sql.shuffle.partitions": env.get(SHUFFLE_PARTITIONS_ENV) or "8",
+        "spark.sql.shuffle.partitions": SHUFFLE_PARTITIONS.get(env),
         # Delta's default of 50 snapshot partitions makes every small log replay a 50-task job.
         "spark.databricks.delta.snapshotPartitions": "2",
         # Vacuum lists files with this many tasks (default 10000): half a minute of task overhead on two cores.
@@ -92,7 +93,7 @@ def in_cluster_settings(master: str, env: Mapping[str, str]) -> dict[str, str]:
 
 def operator_settings(env: Mapping[str, str]) -> dict[str, str]:
     """The operator's per-build settings; they win over the defaults above (but not over an explicit master)."""
-    raw = env.get(CONF_ENV)
+    raw = SPARK_CONF.get(env)
     if not raw:
         return {}
     try:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import TYPE_CHECKING
 
+from datamesh import settings
 from datamesh.api.dataproduct import Transform
-from datamesh.api.entrypoints import PYTHON_TRANSFORMS_ENV, entry_point_problems, parse_prefixes
+from datamesh.api.entrypoints import entry_point_problems, parse_prefixes
 from datamesh.build import sqlguard
 from datamesh.build.errors import BuildError, classify
 
@@ -32,7 +32,7 @@ def run_transform(spark: SparkSession, transform: Transform, inputs: dict[str, D
             raise BuildError(found.reason, f"transform SQL: {found.message}") from error
     entry = str(transform.python)
     # The platform's allow-list again, before any import runs module code (the operator passes it to the Job).
-    refused = entry_point_problems(entry, parse_prefixes(os.environ.get(PYTHON_TRANSFORMS_ENV, "")), "transform")
+    refused = entry_point_problems(entry, parse_prefixes(settings.PYTHON_TRANSFORMS.get()), "transform")
     if refused:
         raise BuildError("TransformNotAllowed", refused[0])
     module_name, _, function_name = entry.partition(":")

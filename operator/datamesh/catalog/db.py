@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +15,10 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from datamesh import settings
 from datamesh.catalog.errors import CatalogUnavailable
 
-URL_ENV = "DATAMESH_CATALOG_URL"
-STATE_DIR_ENV = "DATAMESH_STATE_DIR"
+URL_ENV = settings.CATALOG_URL.name
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Errors that mean "the database is not there right now", as opposed to a bug in a query.
@@ -28,10 +27,10 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (exc.OperationalError, exc
 
 def default_catalog_url() -> str:
     """$DATAMESH_CATALOG_URL, else an SQLite file at ${DATAMESH_STATE_DIR:-.datamesh}/catalog.db."""
-    explicit = os.environ.get(URL_ENV)
+    explicit = settings.CATALOG_URL.get()
     if explicit:
         return explicit
-    state_dir = Path(os.environ.get(STATE_DIR_ENV) or ".datamesh")
+    state_dir = Path(settings.STATE_DIR.get())
     return f"sqlite:///{(state_dir / 'catalog.db').resolve()}"
 
 

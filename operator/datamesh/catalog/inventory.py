@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 
 ProductKey = tuple[str, str]
 # A Kubernetes namespace name (RFC 1123 label): anything else given to --namespace is a kopf pattern.

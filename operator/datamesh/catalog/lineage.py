@@ -39,16 +39,16 @@ from openlineage.client.transport import Transport
 from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-from datamesh import __version__
+from datamesh import __version__, settings
 from datamesh.api.dataproduct import CheckResult
-from datamesh.build.contract import BuildRequest, BuildResult, ResolvedInput
+from datamesh.mesh.contract import BuildRequest, BuildResult, ResolvedInput
 
 log = logging.getLogger(__name__)
 
 JOB_NAMESPACE = "datamesh"
 PRODUCER = f"https://datamesh.dev/datamesh-operator/{__version__}"
 URL_ENV = "OPENLINEAGE_URL"
-FILE_ENV = "DATAMESH_LINEAGE_FILE"
+FILE_ENV = settings.LINEAGE_FILE.name
 
 
 @attr.define
@@ -72,7 +72,7 @@ def transport_from_env(env: Mapping[str, str] | None = None) -> Transport | None
         if env.get("OPENLINEAGE_API_KEY"):
             params["auth"] = {"type": "api_key", "apiKey": env["OPENLINEAGE_API_KEY"]}
         return HttpTransport(HttpConfig.from_dict(params))
-    path = env.get(FILE_ENV)
+    path = settings.LINEAGE_FILE.get(env)
     if path:
         return FileTransport(FileConfig(log_file_path=path, append=True))
     return None

@@ -37,7 +37,7 @@ from datamesh.catalog.models import (
     TagRow,
 )
 from datamesh.catalog.records import DomainRecord, ProductRecord, domain_record, now, product_record
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 
 
 @dataclass(frozen=True)

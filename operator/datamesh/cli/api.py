@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from datamesh.catalog.db import URL_ENV
+from datamesh import settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=os.environ.get("DATAMESH_API_HOST", "127.0.0.1"), help="address to bind")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DATAMESH_API_PORT", "8080")), help="port")
+    parser.add_argument("--host", default=settings.API_HOST.get(), help="address to bind")
+    parser.add_argument("--port", type=int, default=int(settings.API_PORT.get()), help="port")
     parser.add_argument(
         "--catalog-url",
         default=None,
-        help=f"catalog database URL (default: ${URL_ENV}, else sqlite under $DATAMESH_STATE_DIR or .datamesh)",
+        help=f"catalog database URL (default: ${settings.CATALOG_URL.name}, else sqlite under "
+        f"${settings.STATE_DIR.name} or .datamesh)",
     )
     parser.add_argument(
         "--kubeconfig",

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from datamesh import settings
+
+DEFAULT_URL = settings.API_URL.default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,8 +168,8 @@ def print_detail(detail: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.url or os.environ.get("DATAMESH_API_URL") or DEFAULT_URL
-    token = args.token or os.environ.get("DATAMESH_TOKEN") or kubeconfig_token()
+    url = args.url or settings.API_URL.get()
+    token = args.token or settings.TOKEN.get() or kubeconfig_token()
     try:
         if args.catalog_command == "search":
             params: dict[str, Any] = {"q": args.text, "domain": args.domain, "owner": args.owner}

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("datamesh.cli.validate", "check manifests offline; exit 1 listing every problem"),
     "import": ("datamesh.cli.import_seed", "convert a seed-format contract into a DataProduct manifest"),
     "crds": ("datamesh.cli.crds", "write the CRDs generated from the API models"),
+    "settings": ("datamesh.cli.settings_cmd", "list every DATAMESH_* setting, or write docs/configuration.md"),
     "build": ("datamesh.cli.build", "build, check and publish a data product (--local: with a local Spark session)"),
     "demo-data": ("datamesh.cli.demo_data", "write the seed's bronze demo tables where the example Domains read them"),
     "operator": ("datamesh.cli.operator_cmd", "run the operator against the current kubeconfig"),

@@ -45,13 +45,16 @@ def run(args: argparse.Namespace) -> int:
 
     import kopf
 
-    # Flags win over the environment; the operator's settings read DATAMESH_* once at startup.
-    for flag, env in (("webhook_port", "WEBHOOK_PORT"), ("webhook_host", "WEBHOOK_HOST"),
-                      ("webhook_addr", "WEBHOOK_ADDR"), ("webhook_cert_dir", "WEBHOOK_CERT_DIR"),
-                      ("metrics_port", "METRICS_PORT")):  # fmt: skip
+    from datamesh import settings
+
+    # Flags win over the environment: the operator's settings (OperatorConfig, built in kopf's startup handler)
+    # read DATAMESH_* once at startup.
+    for flag, setting in (("webhook_port", settings.WEBHOOK_PORT), ("webhook_host", settings.WEBHOOK_HOST),
+                          ("webhook_addr", settings.WEBHOOK_ADDR), ("webhook_cert_dir", settings.WEBHOOK_CERT_DIR),
+                          ("metrics_port", settings.METRICS_PORT)):  # fmt: skip
         value = getattr(args, flag)
         if value is not None:
-            os.environ[f"DATAMESH_{env}"] = str(value)
+            os.environ[setting.name] = str(value)
 
     from datamesh.controller.config import OperatorConfig
 

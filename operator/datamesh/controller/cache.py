@@ -17,8 +17,8 @@ from datamesh.api import DataProduct, Domain, GovernancePolicy
 from datamesh.api.dataproduct import DataProductSpec, DataProductStatus
 from datamesh.controller.jobs import LABEL_PRODUCT
 from datamesh.controller.jobviews import is_finished
-from datamesh.controller.world import World
 from datamesh.manifests import Problem, problems_of
+from datamesh.mesh.world import World
 
 logger = logging.getLogger(__name__)
 ProductKey = tuple[str, str]

@@ -29,14 +29,14 @@ from typing import Any
 
 import aiohttp
 
-from datamesh.api import API_VERSION, DataProduct, Domain, GovernancePolicy
+from datamesh.api import API_VERSION, DataProduct, Domain, GovernancePolicy, reasons
 from datamesh.catalog import CatalogSync, CatalogUnavailable
 from datamesh.catalog.inventory import Inventory, Scope
 from datamesh.controller import conditions as cond
 from datamesh.controller import metrics
 from datamesh.controller.breaker import CircuitBreaker, State
 from datamesh.controller.kube import ApiError, Kube
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 
 logger = logging.getLogger("datamesh.catalog")
 MAX_BACKOFF_SECONDS = 60.0
@@ -47,7 +47,7 @@ FAILURE_THRESHOLD = 3
 def _fingerprint(body: dict[str, Any]) -> str:
     status = dict(body.get("status") or {})
     # Our own CatalogSynced condition must not make the product look changed, or every sync would cause one more.
-    status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != cond.CATALOG_SYNCED]
+    status["conditions"] = [c for c in status.get("conditions", []) if c.get("type") != reasons.CATALOG_SYNCED]
     payload = {"metadata": {k: body.get("metadata", {}).get(k) for k in ("labels", "generation")},
                "spec": body.get("spec"), "status": status}  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -132,9 +132,9 @@ class CatalogLink:
 
     def condition(self) -> cond.Desired:
         if self.available:
-            return cond.Desired(cond.CATALOG_SYNCED, "True", "Synced", "the catalog entry is current")
+            return cond.Desired(reasons.CATALOG_SYNCED, "True", "Synced", "the catalog entry is current")
         return cond.Desired(
-            cond.CATALOG_SYNCED, "False", "CatalogUnavailable",
+            reasons.CATALOG_SYNCED, "False", "CatalogUnavailable",
             f"the catalog database is unreachable; changes wait and are retried with backoff: {self.last_error}"[:1024],
         )  # fmt: skip
 

@@ -11,37 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from datamesh.api.common import Condition, ConditionStatus
-
-# Condition types of a DataProduct, in the order the Ready summary consults them.
-VALIDATED = "Validated"
-COMPLIANT = "Compliant"
-INPUTS_READY = "InputsReady"
-BUILT = "Built"
-QUALITY_PASSED = "QualityPassed"
-FRESH = "Fresh"
-READY = "Ready"
-CATALOG_SYNCED = "CatalogSynced"
-PRODUCT_SUMMARY_OF = (VALIDATED, COMPLIANT, INPUTS_READY, BUILT, QUALITY_PASSED, FRESH)
-
-# Condition types and reasons of a Domain.
-WORKSPACE_READY = "WorkspaceReady"
-#: The Domain's namespace or storage is refused (a system or another Domain's namespace, overlapping storage, a
-#: namespace not labelled for adoption): nothing of the workspace is provisioned.
-CLAIM_REFUSED = "ClaimRefused"
-
-# Reasons for results the operator checks rather than believes, and for deletions carried out by Jobs.
-#: A build claimed a publish its table's Delta log does not show (Built=False; not retried).
-RESULT_MISMATCH = "ResultMismatch"
-#: The table's log could not be read to check a claimed publish (Built=False; retried like StorageError).
-VERIFICATION_FAILED = "VerificationFailed"
-#: The build Job vanished before it finished (deleted, possibly while the operator was away; retried).
-JOB_DELETED = "JobDeleted"
-#: deletionPolicy Delete: the deletion Job is removing the published table (Ready=False while it runs).
-DELETING = "Deleting"
-#: The deletion Job failed; retried with backoff, the finalizer stays (Ready=False, Warning Event).
-DELETION_FAILED = "DeletionFailed"
-#: The deletion Job refused a location outside the domain's storage or a table that is not the product's.
-LOCATION_REFUSED = "LocationRefused"
+from datamesh.api.reasons import CATALOG_SYNCED, PRODUCT_SUMMARY_OF, READY
 
 
 @dataclass(frozen=True)

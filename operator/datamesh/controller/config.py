@@ -1,79 +1,74 @@
-"""Operator settings, read once from the environment (DATAMESH_*)."""
+"""The operator's settings, typed: each field reads its `DATAMESH_*` variable once, through datamesh.settings.
+
+What a variable means and its default are declared in datamesh/settings.py (and listed in docs/configuration.md,
+generated from it); this class gives the operator's ones a type and says how they combine.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 from dataclasses import dataclass, field
 
+from datamesh import settings as env
 from datamesh.api.entrypoints import parse_prefixes
 
 #: Operator environment variables handed on to build pods as literal values: lineage transport settings, none of
 #: them secret. The lineage API key is not one of them: builds read it from the domain's build Secret.
-PASSED_TO_BUILDS = ("OPENLINEAGE_URL", "OPENLINEAGE_NAMESPACE", "DATAMESH_LINEAGE_FILE")
+PASSED_TO_BUILDS = ("OPENLINEAGE_URL", "OPENLINEAGE_NAMESPACE", env.LINEAGE_FILE.name)
 LINEAGE_API_KEY_ENV = "OPENLINEAGE_API_KEY"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"DATAMESH_{name}", default)
+def _peering_priority() -> int:
+    # With peering, kopf pauses every replica that sees a peer of equal or higher priority: equal priorities
+    # would pause them all. A random one elects a single active replica; the rest stand by.
+    return int(env.PEERING_PRIORITY.get() or random.randint(1, 32767))
 
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    #: Image of build pods (the dev node ignores it and runs the command with the project's Python).
-    image: str = field(default_factory=lambda: _env("BUILD_IMAGE", "ghcr.io/datamesh-operator/datamesh:0.1.0"))
-    image_pull_policy: str = field(default_factory=lambda: _env("BUILD_IMAGE_PULL_POLICY", "IfNotPresent"))
+    """Fields without a comment are documented with their variable in datamesh/settings.py."""
+
+    image: str = field(default_factory=env.BUILD_IMAGE.get)
+    image_pull_policy: str = field(default_factory=env.BUILD_IMAGE_PULL_POLICY.get)
     #: Service account build pods run as, created by the Domain controller in every domain namespace.
     builder_service_account: str = "datamesh-builder"
-    #: A host folder holding the lake, mounted per table at the same path in build pods (empty: no mount). For
-    #: single-node labs: hostPath volumes need pod_security_level "privileged" (see `conflicts`).
-    lake_host_path: str = field(default_factory=lambda: _env("LAKE_HOST_PATH", ""))
-    #: Skip Spark in build pods and report success: the scale benchmark measures only the control loop.
-    noop_builds: bool = field(default_factory=lambda: _env("NOOP_BUILDS", "") == "1")
-    max_attempts: int = field(default_factory=lambda: int(_env("MAX_BUILD_ATTEMPTS", "3")))
-    retry_backoff_seconds: float = field(default_factory=lambda: float(_env("RETRY_BACKOFF_SECONDS", "30")))
-    #: A build pod still unscheduled after this long is failed with reason Unschedulable.
-    pending_timeout_seconds: float = field(default_factory=lambda: float(_env("PENDING_TIMEOUT_SECONDS", "300")))
+    lake_host_path: str = field(default_factory=env.LAKE_HOST_PATH.get)
+    noop_builds: bool = field(default_factory=lambda: env.NOOP_BUILDS.get() == "1")
+    max_attempts: int = field(default_factory=lambda: int(env.MAX_BUILD_ATTEMPTS.get()))
+    retry_backoff_seconds: float = field(default_factory=lambda: float(env.RETRY_BACKOFF_SECONDS.get()))
+    pending_timeout_seconds: float = field(default_factory=lambda: float(env.PENDING_TIMEOUT_SECONDS.get()))
     default_build_timeout_seconds: int = 3600
-    #: Upstream publications closer together than this are folded into one downstream rebuild.
-    coalesce_seconds: float = field(default_factory=lambda: float(_env("COALESCE_SECONDS", "5")))
-    #: Concurrent reconciles (each is mostly API calls; builds themselves run in pods).
-    workers: int = field(default_factory=lambda: int(_env("WORKERS", "8")))
-    #: Kubernetes Events posted per second at most (after a burst of `event_burst`); they never delay a reconcile.
-    event_rate: float = field(default_factory=lambda: float(_env("EVENT_RATE", "20")))
-    event_burst: int = field(default_factory=lambda: int(_env("EVENT_BURST", "50")))
+    coalesce_seconds: float = field(default_factory=lambda: float(env.COALESCE_SECONDS.get()))
+    workers: int = field(default_factory=lambda: int(env.WORKERS.get()))
+    event_rate: float = field(default_factory=lambda: float(env.EVENT_RATE.get()))
+    event_burst: int = field(default_factory=lambda: int(env.EVENT_BURST.get()))
     ttl_seconds_after_finished: int = 3600
-    #: Spark settings every build starts from (JSON object), e.g. {"spark.sql.shuffle.partitions": "16"}.
-    spark_defaults: dict[str, str] = field(default_factory=lambda: json.loads(_env("SPARK_DEFAULTS", "{}")))
+    spark_defaults: dict[str, str] = field(default_factory=lambda: json.loads(env.SPARK_DEFAULTS.get()))
     build_env: dict[str, str] = field(
         default_factory=lambda: {k: os.environ[k] for k in PASSED_TO_BUILDS if os.environ.get(k)}
     )
-    #: Catalog database (SQLAlchemy URL); empty: $DATAMESH_STATE_DIR/catalog.db. DATAMESH_CATALOG=off disables it.
-    catalog_enabled: bool = field(default_factory=lambda: _env("CATALOG", "on") != "off")
-    catalog_url: str | None = field(default_factory=lambda: _env("CATALOG_URL", "") or None)
-    #: Prometheus metrics endpoint (0: off).
-    metrics_port: int = field(default_factory=lambda: int(_env("METRICS_PORT", "9090")))
-    metrics_addr: str = field(default_factory=lambda: _env("METRICS_ADDR", "0.0.0.0"))
-    #: Admission webhook: listening port (0: no webhook), address, the host the API server calls, and the
-    #: folder with ca.crt/tls.crt/tls.key (generated there when missing).
-    webhook_port: int = field(default_factory=lambda: int(_env("WEBHOOK_PORT", "0")))
-    webhook_addr: str = field(default_factory=lambda: _env("WEBHOOK_ADDR", "127.0.0.1"))
-    webhook_host: str = field(default_factory=lambda: _env("WEBHOOK_HOST", "127.0.0.1"))
-    webhook_cert_dir: str = field(default_factory=lambda: _env("WEBHOOK_CERT_DIR", ".datamesh/webhook"))
-    #: The namespace the operator runs in (its own Secrets live there; no Domain may claim it).
+    #: The catalog database comes from DATAMESH_CATALOG_URL / DATAMESH_STATE_DIR, read where it is opened
+    #: (catalog/db.py), the same way in the operator and in `datamesh api`.
+    catalog_enabled: bool = field(default_factory=lambda: env.CATALOG.get() != "off")
+    metrics_port: int = field(default_factory=lambda: int(env.METRICS_PORT.get()))
+    metrics_addr: str = field(default_factory=env.METRICS_ADDR.get)
+    webhook_port: int = field(default_factory=lambda: int(env.WEBHOOK_PORT.get()))
+    webhook_addr: str = field(default_factory=env.WEBHOOK_ADDR.get)
+    webhook_host: str = field(default_factory=env.WEBHOOK_HOST.get)
+    webhook_cert_dir: str = field(default_factory=env.WEBHOOK_CERT_DIR.get)
     namespace: str = field(
-        default_factory=lambda: _env("NAMESPACE", "") or os.environ.get("POD_NAMESPACE", "") or "datamesh-system"
+        default_factory=lambda: env.NAMESPACE.get() or os.environ.get("POD_NAMESPACE", "") or "datamesh-system"
     )
-    #: Namespaces no Domain may claim, on top of kube-*, default and the operator's own (comma-separated).
     reserved_namespaces: tuple[str, ...] = field(
-        default_factory=lambda: tuple(n.strip() for n in _env("RESERVED_NAMESPACES", "").split(",") if n.strip())
+        default_factory=lambda: tuple(n.strip() for n in env.RESERVED_NAMESPACES.get().split(",") if n.strip())
     )
-    #: Module prefixes whose functions DataProducts may name as `transform.python` (none: no Python transforms).
     python_transform_modules: tuple[str, ...] = field(
-        default_factory=lambda: parse_prefixes(_env("PYTHON_TRANSFORMS", ""))
+        default_factory=lambda: parse_prefixes(env.PYTHON_TRANSFORMS.get())
     )
-    #: Pod Security Standard enforced on domain namespaces (restricted; baseline or privileged only for labs).
-    pod_security_level: str = field(default_factory=lambda: _env("POD_SECURITY_LEVEL", "restricted"))
+    pod_security_level: str = field(default_factory=env.POD_SECURITY_LEVEL.get)
+    peering_priority: int = field(default_factory=_peering_priority, compare=False)
     #: Secret in the operator's namespace holding the mesh-wide PII masking key (created once when missing).
     masking_key_secret: str = "datamesh-masking-key"
     #: Secret the operator keeps in every domain namespace for build pods (masking key, lineage API key).
@@ -88,11 +83,11 @@ class OperatorConfig:
         found = []
         if self.pod_security_level not in ("restricted", "baseline", "privileged"):
             level = self.pod_security_level
-            found.append(f"DATAMESH_POD_SECURITY_LEVEL={level!r}: use restricted, baseline or privileged")
+            found.append(f"{env.POD_SECURITY_LEVEL.name}={level!r}: use restricted, baseline or privileged")
         elif self.lake_host_path and self.pod_security_level != "privileged":
             found.append(
-                f"DATAMESH_LAKE_HOST_PATH={self.lake_host_path!r} mounts hostPath volumes, which Pod Security "
-                f"{self.pod_security_level!r} refuses: set DATAMESH_POD_SECURITY_LEVEL=privileged (a lab) or keep "
+                f"{env.LAKE_HOST_PATH.name}={self.lake_host_path!r} mounts hostPath volumes, which Pod Security "
+                f"{self.pod_security_level!r} refuses: set {env.POD_SECURITY_LEVEL.name}=privileged (a lab) or keep "
                 "the lake on object storage or PersistentVolumeClaims"
             )
         return found

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from datamesh.api import DataProduct
+from datamesh import settings
+from datamesh.api import DataProduct, reasons
 from datamesh.api.domain import Domain
-from datamesh.build.contract import REQUEST_ENV, BuildRequest, DeleteRequest
 from datamesh.controller import conditions as cond
 from datamesh.controller.config import PASSED_TO_BUILDS, OperatorConfig
 from datamesh.controller.jobs import (
@@ -31,6 +31,7 @@ from datamesh.controller.jobs import (
     _resources,
     _volume_mounts,
 )
+from datamesh.mesh.contract import REQUEST_ENV, BuildRequest, DeleteRequest
 
 #: Marks a deletion Job and names the product (by uid) it deletes. Not LABEL_PRODUCT: the build-Job cache and
 #: the build planner must never take a deletion Job for a build.
@@ -89,7 +90,7 @@ def deletion_job(
     env = [
         {"name": REQUEST_ENV, "value": request.to_json()},
         # Only an object-store deletion starts Spark: a local session, whatever the product's executors are.
-        {"name": "DATAMESH_SPARK_CONF", "value": json.dumps({**config.spark_defaults, "spark.master": "local[1]"})},
+        {"name": settings.SPARK_CONF.name, "value": json.dumps({**config.spark_defaults, "spark.master": "local[1]"})},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TMPDIR", "value": SCRATCH},
         {"name": "SPARK_LOCAL_DIRS", "value": SCRATCH},
@@ -218,7 +219,7 @@ def plan_deletion(
     the termination message of the newest one if it failed."""
     plan = DeletionPlan()
     status = product.status
-    old_ready = cond.find(status.conditions, cond.READY) if status else None
+    old_ready = cond.find(status.conditions, reasons.READY) if status else None
     annotations = product.metadata.get("annotations") or {}
     if product.spec.deletion_policy != "Delete":
         plan.done = True  # Retain: the table stays
@@ -233,14 +234,14 @@ def plan_deletion(
         return plan
 
     def show(reason: str, message: str) -> None:
-        plan.ready = cond.Desired(cond.READY, "False", reason, message)
+        plan.ready = cond.Desired(reasons.READY, "False", reason, message)
         shown = (old_ready.reason, old_ready.message) if old_ready is not None else None
-        if reason == cond.DELETION_FAILED and shown != (reason, message):
-            plan.events.append(PlannedEvent("Warning", cond.DELETION_FAILED, message[:1024]))
+        if reason == reasons.DELETION_FAILED and shown != (reason, message):
+            plan.events.append(PlannedEvent("Warning", reasons.DELETION_FAILED, message[:1024]))
 
     if domain is None or not location:
         show(
-            cond.DELETION_FAILED,
+            reasons.DELETION_FAILED,
             f"cannot locate the published table: domain {product.spec.domain!r} not found; "
             f"restore it, or annotate {FORCE_DELETE_ANNOTATION}=true to keep the table",
         )
@@ -249,7 +250,8 @@ def plan_deletion(
     latest = newest(jobs)
     if latest is None:
         plan.create_job = deletion_job(product, domain, location, config, attempt=1)
-        show(cond.DELETING, f"deleting the published table at {location} (job {plan.create_job['metadata']['name']})")
+        job = plan.create_job["metadata"]["name"]
+        show(reasons.DELETING, f"deleting the published table at {location} (job {job})")
         plan.events.append(PlannedEvent("Normal", "DeletionStarted", f"deleting the published table at {location}"))
         plan.requeue_after = POLL_SECONDS
         return plan
@@ -259,20 +261,20 @@ def plan_deletion(
         plan.done = True
         return plan
     if state == "Running":
-        show(cond.DELETING, f"deleting the published table at {location} (job {name})")
+        show(reasons.DELETING, f"deleting the published table at {location} (job {name})")
         plan.requeue_after = POLL_SECONDS
         return plan
     attempt = _attempt(latest)
     retry_at = (finished_at or now) + timedelta(seconds=backoff(config, attempt))
     text = (failure or "the deletion pod ended without a message").strip().splitlines()
     message = f"deletion job {name} failed: {text[-1] if text else ''}"
-    show(cond.DELETION_FAILED, f"{message}; retrying at {retry_at.isoformat(timespec='seconds')}")
+    show(reasons.DELETION_FAILED, f"{message}; retrying at {retry_at.isoformat(timespec='seconds')}")
     if now < retry_at:
         plan.requeue_after = max(0.5, (retry_at - now).total_seconds())
         return plan
     plan.create_job = deletion_job(product, domain, location, config, attempt=attempt + 1)
     plan.delete_jobs.append(name)
-    plan.ready = cond.Desired(cond.READY, "False", cond.DELETING,
+    plan.ready = cond.Desired(reasons.READY, "False", reasons.DELETING,
                               f"retrying (attempt {attempt + 1}) after {message}")  # fmt: skip
     plan.requeue_after = POLL_SECONDS
     return plan

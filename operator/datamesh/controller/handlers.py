@@ -6,8 +6,6 @@ This is the only module that uses kopf's decorators. Run it with `datamesh opera
 from __future__ import annotations
 
 import logging
-import os
-import random
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +13,11 @@ import kopf
 
 from datamesh.admission import certs as webhook_certs
 from datamesh.admission import review
-from datamesh.controller import governance_glue, metrics
+from datamesh.controller import metrics
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import Kube, load_credentials
 from datamesh.controller.runtime import DomainInUse, Runtime
+from datamesh.mesh import access
 
 GROUP, VERSION = "datamesh.dev", "v1alpha1"
 BUILD_JOBS = {"app.kubernetes.io/managed-by": "datamesh-operator"}
@@ -56,14 +55,13 @@ async def configure(
     # thousands of tasks at once.
     settings.queueing.worker_limit = 256
     settings.queueing.idle_timeout = 0.05
-    # With peering, kopf pauses every replica that sees a peer of equal or higher priority: equal priorities
-    # would pause them all. A random one elects a single active replica; the rest stand by.
-    settings.peering.priority = int(os.environ.get("DATAMESH_PEERING_PRIORITY") or random.randint(1, 32767))
     config = OperatorConfig()
+    settings.peering.priority = config.peering_priority
     if config.webhook_port:
         _serve_admission(settings, config)
     runtime = Runtime(Kube(load_credentials()), config)
-    governance_glue.install(runtime)
+    runtime.compliance = access.compliance
+    runtime.decide = access.input_access(runtime.cache.world)
     runtime.queue.on_error = lambda key: metrics.RECONCILE_ERRORS.labels(str(key[0])).inc()  # type: ignore[index]
     if config.metrics_port:
         metrics.serve(
@@ -82,7 +80,7 @@ async def configure(
         # The namespaces `datamesh operator --namespace` watches (none: all); converge touches no other.
         scope = Scope(tuple(memo.get(WATCHED_NAMESPACES) or ()))
         runtime.catalog = CatalogLink(
-            open_catalog(config.catalog_url), runtime.cache.world, cluster_inventory(runtime.kube, scope), scope
+            open_catalog(), runtime.cache.world, cluster_inventory(runtime.kube, scope), scope
         )
         runtime.catalog.start(on_recovered=runtime.enqueue_all_products)
     memo["runtime"] = runtime

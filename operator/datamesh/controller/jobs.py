@@ -1,7 +1,7 @@
 """Build Jobs: deterministic names and the Job manifest, as pure functions.
 
 A build pod gets only what it needs. Secrets arrive by reference (`secretKeyRef` env), never as values: not in
-the build request, not in the Job. Storage: with the development lake on a host folder (`lake_host_path`), each
+the build request, not in the Job. Storage: with a single-node lab's lake on a host folder (`lake_host_path`), each
 local input folder is mounted read-only and the product's own table folder read-write, at their own paths, and
 nothing else of the lake; a Domain volume is mounted through `subPath`s the same way. The container runs as
 uid 1000 on a read-only root filesystem with every capability dropped, scratch space on emptyDirs, and without
@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from datamesh import settings
 from datamesh.api import DataProduct
 from datamesh.api.common import parse_quantity
 from datamesh.api.dataproduct import Resources
 from datamesh.api.domain import RESERVED_SECRET_PREFIX, Domain
 from datamesh.api.durations import parse_duration
-from datamesh.api.entrypoints import PYTHON_TRANSFORMS_ENV
-from datamesh.build.contract import (
+from datamesh.controller.config import LINEAGE_API_KEY_ENV, PASSED_TO_BUILDS, OperatorConfig
+from datamesh.controller.secrets import LINEAGE_API_KEY, MASKING_KEY
+from datamesh.mesh.contract import (
     EXECUTOR_CONTAINER,
     EXECUTOR_TEMPLATE_ENV,
     MASKING_KEY_ENV,
@@ -32,9 +34,7 @@ from datamesh.build.contract import (
     BuildRequest,
     ResolvedInput,
 )
-from datamesh.build.inputs import is_local, local_path
-from datamesh.controller.config import LINEAGE_API_KEY_ENV, PASSED_TO_BUILDS, OperatorConfig
-from datamesh.controller.secrets import LINEAGE_API_KEY, MASKING_KEY
+from datamesh.placement import is_local, local_path
 
 MANAGED_BY = "datamesh-operator"
 LABEL_PRODUCT = "datamesh.dev/product"
@@ -121,7 +121,7 @@ def spark_conf(product: DataProduct, domain: Domain, config: OperatorConfig, nam
 #: folders of build.session): an emptyDir, as the root filesystem is read-only.
 SCRATCH = "/tmp"
 #: HOME of the project's image (Dockerfile: useradd --home-dir): an emptyDir too, for whatever writes below HOME.
-#: HOME itself is left alone: on the dev node pods run as host processes and keep the host's HOME (its caches).
+#: HOME itself is not set here: the image's user defines it.
 IMAGE_HOME = "/home/datamesh"
 BUILD_UID = 1000
 
@@ -167,8 +167,8 @@ def _local(location: str) -> str | None:
 def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig) -> _Storage:
     """The build's own table folder read-write and each local input folder read-only, at their own paths.
 
-    From a Domain volume (a PVC) through `subPath`s; from the host lake folder (`lake_host_path`, development
-    only) as hostPath volumes. A location outside both is not mounted: the build reports it missing."""
+    From a Domain volume (a PVC) through `subPath`s; from the host lake folder (`lake_host_path`, single-node
+    labs) as hostPath volumes. A location outside both is not mounted: the build reports it missing."""
     storage = _Storage()
     volume = domain.spec.storage.volume
     claim = {"name": "storage", "persistentVolumeClaim": {"claimName": f"{domain.name}-storage"}}
@@ -304,7 +304,7 @@ def build_job(
     }
     env = [
         {"name": REQUEST_ENV, "value": request.to_json()},
-        {"name": "DATAMESH_SPARK_CONF", "value": json.dumps(spark_conf(product, domain, config, namespace))},
+        {"name": settings.SPARK_CONF.name, "value": json.dumps(spark_conf(product, domain, config, namespace))},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "TMPDIR", "value": SCRATCH},
@@ -315,7 +315,7 @@ def build_job(
     ]
     if product.spec.transform is not None and product.spec.transform.python is not None:
         # The build checks the entry point again against the platform's allow-list before importing anything.
-        env.append({"name": PYTHON_TRANSFORMS_ENV, "value": ",".join(config.python_transform_modules)})
+        env.append({"name": settings.PYTHON_TRANSFORMS.name, "value": ",".join(config.python_transform_modules)})
     storage = _volume_mounts(request, domain, config)
     storage.volumes += [{"name": "scratch", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
     storage.mounts += [{"name": "scratch", "mountPath": SCRATCH}, {"name": "home", "mountPath": IMAGE_HOME}]

@@ -15,8 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from datamesh.api.dataproduct import BuildInfo
-from datamesh.build.contract import BuildResult
-from datamesh.controller.conditions import JOB_DELETED, RESULT_MISMATCH
+from datamesh.api.reasons import JOB_DELETED, RESULT_MISMATCH
 from datamesh.controller.jobs import (
     ANNOTATION_ATTEMPT,
     ANNOTATION_TOKEN,
@@ -26,6 +25,7 @@ from datamesh.controller.jobs import (
 )
 from datamesh.controller.product_plan import JobView
 from datamesh.controller.verify import Mismatch, Verification, Verified
+from datamesh.mesh.contract import BuildResult
 
 #: Labels the Job controller puts on its pods (the first since Kubernetes 1.27, the second before and since).
 CONTROLLER_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")

@@ -14,10 +14,11 @@ from prometheus_client import Counter, Enum, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from datamesh.api import reasons
 from datamesh.api.dataproduct import BuildInfo
 from datamesh.controller import conditions as cond
 from datamesh.controller.metrics_registry import REGISTRY
-from datamesh.controller.world import World
+from datamesh.mesh.world import World
 
 BUILDS_STARTED = Counter(
     "datamesh_builds_started_total", "Build Jobs launched.", ["domain", "trigger"], registry=REGISTRY
@@ -92,8 +93,8 @@ class MeshCollector(Collector):
                 quality.add_metric(key, status.quality_score)
             if status.data_updated_at is not None:
                 age.add_metric(key, (now - status.data_updated_at).total_seconds())
-            ready.add_metric(key, 1.0 if cond.is_true(status.conditions, cond.READY) else 0.0)
-            fresh.add_metric(key, 1.0 if cond.is_true(status.conditions, cond.FRESH) else 0.0)
+            ready.add_metric(key, 1.0 if cond.is_true(status.conditions, reasons.READY) else 0.0)
+            fresh.add_metric(key, 1.0 if cond.is_true(status.conditions, reasons.FRESH) else 0.0)
         products = GaugeMetricFamily("datamesh_domain_products", "DataProducts per domain.", labels=["domain"])
         for domain, count in sorted(per_domain.items()):
             products.add_metric([domain], count)

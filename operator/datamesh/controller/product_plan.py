@@ -15,17 +15,17 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from datamesh import placement
-from datamesh.api import DataProduct
+from datamesh.api import DataProduct, reasons
 from datamesh.api.dataproduct import BuildInfo, DataProductStatus
 from datamesh.api.durations import format_duration
 from datamesh.api.entrypoints import entry_point_problems
-from datamesh.build.contract import BuildRequest, BuildResult
 from datamesh.controller import conditions as cond
 from datamesh.controller import scheduling
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.graph import AccessDecider, allow_all, output_location, resolve_inputs
 from datamesh.controller.jobs import build_job, job_name
-from datamesh.controller.world import World
+from datamesh.mesh.contract import BuildRequest, BuildResult
+from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
+from datamesh.mesh.world import World
 
 REBUILD_ANNOTATION = "datamesh.dev/rebuild"
 #: Failures a retry can cure (infrastructure); anything else waits for a new spec, data or request.
@@ -35,8 +35,8 @@ RETRYABLE = {
     "DeadlineExceeded",
     "Unschedulable",
     "PodDeleted",
-    cond.JOB_DELETED,
-    cond.VERIFICATION_FAILED,
+    reasons.JOB_DELETED,
+    reasons.VERIFICATION_FAILED,
 }
 
 Compliance = Callable[[DataProduct, World], tuple[bool, bool, str]]
@@ -135,24 +135,24 @@ def plan_product(
     desired.append(validated)
     compliant, blocking, violations = compliance(product, world)
     desired.append(
-        cond.Desired(cond.COMPLIANT, "True", "Compliant", "satisfies every governance policy in scope")
+        cond.Desired(reasons.COMPLIANT, "True", "Compliant", "satisfies every governance policy in scope")
         if compliant
-        else cond.Desired(cond.COMPLIANT, "False", "PolicyViolation", violations)
+        else cond.Desired(reasons.COMPLIANT, "False", "PolicyViolation", violations)
     )
     resolution = resolve_inputs(product, world, decide) if validated.status == "True" else None
     if resolution is None:
-        desired.append(cond.Desired(cond.INPUTS_READY, "Unknown", "NotValidated", "the spec is not valid"))
+        desired.append(cond.Desired(reasons.INPUTS_READY, "Unknown", "NotValidated", "the spec is not valid"))
     elif resolution.ok:
-        desired.append(cond.Desired(cond.INPUTS_READY, "True", "Resolved", f"{len(resolution.inputs)} inputs ready"))
+        desired.append(cond.Desired(reasons.INPUTS_READY, "True", "Resolved", f"{len(resolution.inputs)} inputs ready"))
     else:
         desired.append(
-            cond.Desired(cond.INPUTS_READY, "False", resolution.problem_reason or "", resolution.problem_message)
+            cond.Desired(reasons.INPUTS_READY, "False", resolution.problem_reason or "", resolution.problem_message)
         )
 
     desired.extend(_build_conditions(product, status, running))
     fresh = _freshness(product, status, now, plan)
     desired.append(fresh)
-    old_fresh = cond.find(old.conditions, cond.FRESH)
+    old_fresh = cond.find(old.conditions, reasons.FRESH)
     if old_fresh is not None and old_fresh.status == "True" and fresh.status == "False":
         plan.events.append(Event("Warning", "Stale", fresh.message))
 
@@ -183,9 +183,9 @@ def plan_product(
 
     if status.next_build_at is not None:
         plan.wake((status.next_build_at - now).total_seconds())
-    summary_of = [d for d in desired if d.type in cond.PRODUCT_SUMMARY_OF]
+    summary_of = [d for d in desired if d.type in reasons.PRODUCT_SUMMARY_OF]
     if blocking is False:
-        summary_of = [d for d in summary_of if d.type != cond.COMPLIANT]
+        summary_of = [d for d in summary_of if d.type != reasons.COMPLIANT]
     ready = cond.summarize(summary_of, ready_message=_ready_message(status))
     status.conditions = cond.merge(old.conditions, [*desired, ready], generation=generation, now=now)
     if validated.status == "True":
@@ -226,10 +226,11 @@ def _created(product: DataProduct, now: datetime) -> datetime:
 def _validate(product: DataProduct, world: World, config: OperatorConfig) -> cond.Desired:
     domain = world.domains.get(product.spec.domain)
     if domain is None:
-        return cond.Desired(cond.VALIDATED, "False", "DomainNotFound", f"domain {product.spec.domain!r} does not exist")
+        message = f"domain {product.spec.domain!r} does not exist"
+        return cond.Desired(reasons.VALIDATED, "False", "DomainNotFound", message)
     if product.namespace and product.namespace != domain.namespace_name:
         return cond.Desired(
-            cond.VALIDATED,
+            reasons.VALIDATED,
             "False",
             "WrongNamespace",
             f"domain {domain.name!r} owns namespace {domain.namespace_name!r}; create the product there",
@@ -237,42 +238,43 @@ def _validate(product: DataProduct, world: World, config: OperatorConfig) -> con
     # The webhook may have been down (failurePolicy Ignore): a refused place never builds.
     problems = placement.product_problems(product, world.domains, world.products.values(), seniority=True)
     if problems:
-        return cond.Desired(cond.VALIDATED, "False", "LocationConflict", "; ".join(problems))
+        return cond.Desired(reasons.VALIDATED, "False", "LocationConflict", "; ".join(problems))
     python = product.spec.transform.python if product.spec.transform else None
     refused = entry_point_problems(python, config.python_transform_modules) if python else []
     if refused:
-        return cond.Desired(cond.VALIDATED, "False", "TransformNotAllowed", "; ".join(refused))
-    return cond.Desired(cond.VALIDATED, "True", "Valid", "the contract is valid")
+        return cond.Desired(reasons.VALIDATED, "False", "TransformNotAllowed", "; ".join(refused))
+    return cond.Desired(reasons.VALIDATED, "True", "Valid", "the contract is valid")
 
 
 def _build_conditions(product: DataProduct, status: DataProductStatus, running: object) -> list[cond.Desired]:
     last = status.last_build
     if product.spec.transform is None:
         return [
-            cond.Desired(cond.BUILT, "False", "NoTransform", "the contract has no transform; nothing to build"),
-            cond.Desired(cond.QUALITY_PASSED, "Unknown", "NotBuilt", "no build yet"),
+            cond.Desired(reasons.BUILT, "False", "NoTransform", "the contract has no transform; nothing to build"),
+            cond.Desired(reasons.QUALITY_PASSED, "Unknown", "NotBuilt", "no build yet"),
         ]
     finished = last is not None and last.outcome not in (None, "Running")
     if not finished or last is None:
-        reason = "Building" if running else "Pending"
+        reason = reasons.BUILDING if running else reasons.PENDING
         message = f"build {last.job} running" if running and last else "waiting for the first build"
         return [
-            cond.Desired(cond.BUILT, "Unknown", reason, message),
-            cond.Desired(cond.QUALITY_PASSED, "Unknown", "NotBuilt", "no build yet"),
+            cond.Desired(reasons.BUILT, "Unknown", reason, message),
+            cond.Desired(reasons.QUALITY_PASSED, "Unknown", "NotBuilt", "no build yet"),
         ]
     out: list[cond.Desired] = []
     if last.outcome == "Published":
         version = f"version {status.table_version}" if status.table_version is not None else "published"
-        out.append(cond.Desired(cond.BUILT, "True", "Published", f"{version}, {status.row_count} rows ({last.job})"))
+        out.append(cond.Desired(reasons.BUILT, "True", "Published", f"{version}, {status.row_count} rows ({last.job})"))
     else:
-        out.append(cond.Desired(cond.BUILT, "False", last.reason or "BuildFailed", last.message or ""))
+        out.append(cond.Desired(reasons.BUILT, "False", last.reason or "BuildFailed", last.message or ""))
     if last.outcome == "QualityFailed":
-        out.append(cond.Desired(cond.QUALITY_PASSED, "False", "QualityFailed", last.message or "quality checks failed"))
+        message = last.message or "quality checks failed"
+        out.append(cond.Desired(reasons.QUALITY_PASSED, "False", "QualityFailed", message))
     elif last.outcome == "Published":
         score = f"{status.quality_score:.3f}" if status.quality_score is not None else "n/a"
         out.append(
             cond.Desired(
-                cond.QUALITY_PASSED,
+                reasons.QUALITY_PASSED,
                 "True",
                 "ChecksPassed",
                 f"quality score {score} >= {product.spec.sla.quality_score}; {len(status.checks)} checks",
@@ -280,20 +282,21 @@ def _build_conditions(product: DataProduct, status: DataProductStatus, running: 
         )
     else:
         out.append(
-            cond.Desired(cond.QUALITY_PASSED, "Unknown", "NotChecked", "the last build did not reach the checks")
+            cond.Desired(reasons.QUALITY_PASSED, "Unknown", "NotChecked", "the last build did not reach the checks")
         )
     return out
 
 
 def _freshness(product: DataProduct, status: DataProductStatus, now: datetime, plan: ProductPlan) -> cond.Desired:
     if status.data_updated_at is None:
-        return cond.Desired(cond.FRESH, "False", "NoData", "nothing published yet")
+        return cond.Desired(reasons.FRESH, "False", "NoData", "nothing published yet")
     deadline = scheduling.stale_at(product.spec, status.data_updated_at)
     age = format_duration(now - status.data_updated_at)
     if deadline is not None and now < deadline:
         plan.wake((deadline - now).total_seconds())
-        return cond.Desired(cond.FRESH, "True", "WithinSla", f"data age {age}, SLA {product.spec.sla.freshness}")
-    return cond.Desired(cond.FRESH, "False", "Stale", f"data age {age} exceeds the SLA of {product.spec.sla.freshness}")
+        return cond.Desired(reasons.FRESH, "True", "WithinSla", f"data age {age}, SLA {product.spec.sla.freshness}")
+    message = f"data age {age} exceeds the SLA of {product.spec.sla.freshness}"
+    return cond.Desired(reasons.FRESH, "False", "Stale", message)
 
 
 def _ready_message(status: DataProductStatus) -> str:

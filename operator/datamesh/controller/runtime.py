@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datamesh import placement
-from datamesh.api import API_VERSION, DataProduct, Domain
+from datamesh.api import API_VERSION, DataProduct, Domain, reasons
 from datamesh.api.dataproduct import DataProductStatus
 from datamesh.api.domain import DomainStatus
 from datamesh.api.governancepolicy import GovernancePolicyStatus
@@ -25,7 +25,6 @@ from datamesh.controller import deletion, jobviews, metrics, secrets, storage
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
-from datamesh.controller.graph import AccessDecider, allow_all, output_location
 from datamesh.controller.kube import ApiError, Kube
 from datamesh.controller.product_plan import (
     Compliance,
@@ -37,6 +36,7 @@ from datamesh.controller.product_plan import (
 )
 from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
+from datamesh.mesh.resolve import AccessDecider, allow_all, output_location
 
 logger = logging.getLogger("datamesh.controller")
 if TYPE_CHECKING:
@@ -270,9 +270,9 @@ class Runtime:
         generation = int(policy.metadata.get("generation") or 0) if policy else 0
         if problems:
             message = "; ".join(str(p) for p in problems)
-            ready = cond.Desired(cond.READY, "False", "InvalidSpec", f"not in force: {message}"[:4096])
+            ready = cond.Desired(reasons.READY, "False", "InvalidSpec", f"not in force: {message}"[:4096])
         else:
-            ready = cond.Desired(cond.READY, "True", "InForce", "evaluated at admission and on every reconcile")
+            ready = cond.Desired(reasons.READY, "True", "InForce", "evaluated at admission and on every reconcile")
         status = old.model_copy(deep=True)
         status.conditions = cond.merge(old.conditions, [ready], generation=generation, now=now())
         if policy is not None:
@@ -411,8 +411,8 @@ class Runtime:
         except ValueError:
             old = DataProductStatus()
         desired = [
-            cond.Desired(cond.VALIDATED, "False", "InvalidSpec", message),
-            cond.Desired(cond.READY, "False", "InvalidSpec", message),
+            cond.Desired(reasons.VALIDATED, "False", "InvalidSpec", message),
+            cond.Desired(reasons.READY, "False", "InvalidSpec", message),
         ]
         status = old.model_copy(deep=True)
         status.conditions = cond.merge(old.conditions, desired, generation=generation, now=now())
@@ -501,8 +501,8 @@ class Runtime:
                 if not error.conflict:
                     # E.g. the namespace is terminating: say so, keep the finalizer, try again later.
                     message = f"cannot start the deletion Job: {error.message}"
-                    plan.ready = cond.Desired(cond.READY, "False", cond.DELETION_FAILED, message)
-                    plan.events = [deletion.PlannedEvent("Warning", cond.DELETION_FAILED, message[:1024])]
+                    plan.ready = cond.Desired(reasons.READY, "False", reasons.DELETION_FAILED, message)
+                    plan.events = [deletion.PlannedEvent("Warning", reasons.DELETION_FAILED, message[:1024])]
                     plan.requeue_after = 30
         for event in plan.events:
             self.events.record(involved, event.type, event.reason, event.message)
@@ -530,19 +530,19 @@ class Runtime:
         """The domain's workspace, in the order least privilege needs, once its claims hold. Nothing is applied
         for a Domain whose namespace or storage is refused: the webhook may have been down when it was created."""
         if claims:
-            return cond.Desired(cond.WORKSPACE_READY, "False", cond.CLAIM_REFUSED, "; ".join(claims))
+            return cond.Desired(reasons.WORKSPACE_READY, "False", reasons.CLAIM_REFUSED, "; ".join(claims))
         try:
             existing = await self._get_or_none("v1", "Namespace", domain.namespace_name)
             refusal = placement.may_adopt(
                 (existing.get("metadata") or {}).get("labels") or {} if existing is not None else None, domain.name
             )
             if refusal is not None:
-                return cond.Desired(cond.WORKSPACE_READY, "False", cond.CLAIM_REFUSED, refusal)
+                return cond.Desired(reasons.WORKSPACE_READY, "False", reasons.CLAIM_REFUSED, refusal)
             await self._apply_workspace(domain, existing)
         except (ApiError, secrets.MaskingKeyInvalid) as error:
             text = error.message if isinstance(error, ApiError) else str(error)
-            return cond.Desired(cond.WORKSPACE_READY, "False", "ProvisioningFailed", text)
-        return cond.Desired(cond.WORKSPACE_READY, "True", "Provisioned", f"namespace {domain.namespace_name}")
+            return cond.Desired(reasons.WORKSPACE_READY, "False", "ProvisioningFailed", text)
+        return cond.Desired(reasons.WORKSPACE_READY, "True", "Provisioned", f"namespace {domain.namespace_name}")
 
     async def _apply_workspace(self, domain: Domain, existing: dict[str, Any] | None) -> None:
         uid = domain.metadata.get("uid")
@@ -717,7 +717,7 @@ class Runtime:
             status = old.model_copy(deep=True)
             status.conditions = cond.merge(
                 old.conditions,
-                [cond.Desired(cond.READY, "False", "DeletionBlocked", message)],
+                [cond.Desired(reasons.READY, "False", "DeletionBlocked", message)],
                 generation=int(meta.get("generation") or 0),
                 now=now(),
             )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from datamesh.controller.conditions import RESULT_MISMATCH, VERIFICATION_FAILED
+from datamesh.api.reasons import RESULT_MISMATCH, VERIFICATION_FAILED
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A read-only snapshot of the mesh the reconcilers plan against: domains, products, policies.
 
-The operator keeps it current from watch events (see cache.py); tests and the CLI build it from
+The operator keeps it current from watch events (see controller/cache.py); tests and the CLI build it from
 manifests. Planning functions take it as an argument and never call the API themselves.
 """
 

@@ -8,8 +8,8 @@ import pytest
 
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Input
-from datamesh.controller.world import ProductTable, World
 from datamesh.manifests import load_mesh
+from datamesh.mesh.world import ProductTable, World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -1,4 +1,8 @@
-"""Resolving a product's inputs against the mesh: locations, readiness, cycles and access."""
+"""Resolving a product's inputs against the mesh: locations, readiness, cycles and access.
+
+The reconciler resolves with these functions before it starts a build pod, and `datamesh build --local` before it
+runs a build in-process: one resolution, so both read the same places under the same access decisions.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from dataclasses import dataclass, field
 from datamesh import placement
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Input
-from datamesh.build.contract import PiiMode, ResolvedInput, SecretOptionRef, secret_env
-from datamesh.controller.world import World
+from datamesh.mesh.contract import PiiMode, ResolvedInput, SecretOptionRef, secret_env
+from datamesh.mesh.world import World
 
 
 @dataclass(frozen=True)

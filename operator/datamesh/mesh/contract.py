@@ -14,16 +14,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from datamesh import masking
+from datamesh import masking, settings
 from datamesh.api.common import ApiModel
 from datamesh.api.dataproduct import CheckResult, DataProductSpec
 from datamesh.api.domain import SourceFormat
 
 #: Kubernetes keeps at most 4096 bytes of a container's termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
-REQUEST_ENV = "DATAMESH_BUILD_REQUEST"
+REQUEST_ENV = settings.BUILD_REQUEST.name
 #: JSON pod template of Spark's executor pods, when the build runs executors (the build writes it to a file).
-EXECUTOR_TEMPLATE_ENV = "DATAMESH_EXECUTOR_POD_TEMPLATE"
+EXECUTOR_TEMPLATE_ENV = settings.EXECUTOR_POD_TEMPLATE.name
 #: The executor container's name in that template.
 EXECUTOR_CONTAINER = "executor"
 #: The mesh-wide PII masking key (hex) in the build pod: a secretKeyRef to the domain's build Secret.
@@ -36,7 +36,7 @@ PiiMode = Literal["exclude", "mask", "clear"]
 
 def secret_env(input_index: int, option_index: int) -> str:
     """The build pod's environment variable holding secret option `option_index` of input `input_index`."""
-    return f"DATAMESH_SECRET_{input_index}_{option_index}"
+    return settings.SECRET_OPTION.name.replace("<input>", str(input_index)).replace("<option>", str(option_index))
 
 
 class SecretOptionRef(ApiModel):

@@ -1,17 +1,16 @@
-"""Plugs the governance evaluator into the reconciler: compliance of products and access to inputs."""
+"""The governance evaluator's answers as the planner and a local build ask them: compliance, access to inputs.
+
+The operator's reconciler and `datamesh build --local` both decide with these functions, so a local build reads
+exactly what a build pod would be allowed to read (see docs/governance.md).
+"""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from datamesh import governance
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Input
-from datamesh.controller.graph import Access, AccessDecider
-from datamesh.controller.world import World
-
-if TYPE_CHECKING:
-    from datamesh.controller.runtime import Runtime
+from datamesh.mesh.resolve import Access, AccessDecider
+from datamesh.mesh.world import World
 
 
 def compliance(product: DataProduct, world: World) -> tuple[bool, bool, str]:
@@ -43,7 +42,3 @@ def input_access(world: World) -> AccessDecider:
 
     return decide
 
-
-def install(runtime: Runtime) -> None:
-    runtime.compliance = compliance
-    runtime.decide = input_access(runtime.cache.world)
