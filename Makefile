@@ -10,8 +10,10 @@ export K8S_VERSION ?= v1.36.3
 KUBE_BIN := $(DATAMESH_CACHE)/kube/$(K8S_VERSION)/bin
 KUBECTL := $(KUBE_BIN)/kubectl
 DEV_KUBECONFIG := $(CURDIR)/.devcluster/kubeconfig
+# The development tools (devcluster) live beside the package but are not in its wheel: import them from here.
+export PYTHONPATH := $(CURDIR)/operator$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help venv kube node image tools crds crds-check packaging-sync packaging-check lint test test-fast \
+.PHONY: help venv kube node image tools crds crds-check settings-check packaging-sync packaging-check lint test test-fast \
 	cluster-up cluster-down demo demo-down bench clean
 
 help: ## list targets
@@ -45,6 +47,9 @@ crds: venv ## regenerate crds/*.yaml from the pydantic models, and every package
 crds-check: venv
 	@$(PY) -m datamesh.cli.main crds --out crds --check
 
+settings-check: venv ## check that docs/configuration.md lists every DATAMESH_* variable as declared
+	@$(PY) -m datamesh.cli.main settings --out docs/configuration.md --check
+
 packaging-sync: venv tools ## regenerate chart/kustomize CRD copies, manifests, argocd-cm, chart values table
 	@$(PY) scripts/sync_packaging.py
 
@@ -55,7 +60,7 @@ lint: venv ## ruff and mypy
 	@echo "==> ruff"; $(VENV)/bin/ruff check operator tests bench scripts
 	@echo "==> mypy"; $(VENV)/bin/mypy
 
-test: venv kube node image tools lint crds-check packaging-check ## the whole suite: lint, drift checks, unit and real-cluster tests
+test: venv kube node image tools lint crds-check settings-check packaging-check ## the whole suite: lint, drift checks, unit and real-cluster tests
 	@echo "==> pytest (starts its own cluster with a real node unless KUBECONFIG is set)"
 	@$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
