@@ -101,7 +101,7 @@ def _stage(
 def _reference(spark: Any, path: str, plan: quality.CheckPlan, skip: frozenset[int] = frozenset()) -> dict[str, Any]:
     frame = spark.read.parquet(path)
     metrics = [m for m in plan.metrics if m.check not in skip]
-    values = frame.agg(*quality.aggregates(plan, metrics, frame.columns)).collect()[0].asDict()
+    values: dict[str, Any] = frame.agg(*quality.aggregates(plan, metrics, frame.columns)).collect()[0].asDict()
     for item in plan.uniqueness:
         values[f"duplicates.{item.index}"] = quality.duplicate_rows(frame, item.columns)
     return values

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,7 +31,7 @@ SPARK_VALUES = {"violations.2": 2, "violations.3": 2, "min.score": 0.0, "max.sco
 """What Spark would observe on the write for the files below."""
 
 
-def _part(folder: Path, name: str, rows: dict[str, list[object]], statistics: bool) -> None:
+def _part(folder: Path, name: str, rows: dict[str, Any], statistics: bool) -> None:
     schema = pa.schema(
         [("id", pa.string()), ("n", pa.int64()), ("score", pa.float64()), ("ts", pa.timestamp("us", "UTC")),
          ("d", pa.date32())]

@@ -223,10 +223,7 @@ def evaluate(
     results = []
     for item in plan.checks:
         reasons = [missing[name] for name in check_metrics(item) if name in missing]
-        if reasons:
-            outcome = _unmeasured(item, reasons)
-        else:
-            outcome = _evaluate_one(item, values, moment)
+        outcome = _unmeasured(item, reasons) if reasons else _evaluate_one(item, values, moment)
         value, threshold, passed, message = outcome
         results.append(
             CheckResult(
