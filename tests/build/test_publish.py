@@ -356,3 +356,24 @@ def test_both_uniqueness_engines_give_the_build_the_same_result(
     assert results[0] == results[1]
     keys = [None if i % 10 == 0 else str(i % 90) for i in range(200)]
     assert results[0][0]["message"] == f"{200 - len(set(keys))} duplicate row(s) on id"
+
+
+def test_a_check_that_cannot_be_measured_fails_the_build_with_its_reason(spark: Any, tmp_path: Path) -> None:
+    sql = "SELECT CAST(id AS STRING) AS id FROM seed WHERE id < 50"
+    schema = [{"name": "id", "type": "string"}]
+    bad = {"type": "format", "name": "digits", "column": "id", "pattern": "[0-9"}
+    location = tmp_path / "bad-pattern"
+    result, _ = _build(_request(location, sql, schema, "r1", checks=[{"type": "rowCount", "min": 1}, bad]), spark=spark)
+    assert result.outcome == "QualityFailed", result.message
+    reason = "not measured: Java cannot compile the pattern: Unclosed character class near index 3 [0-9 ^"
+    assert [(c.name, c.passed, c.value, c.message) for c in result.checks] == [
+        ("rowCount", True, 50, None),
+        ("digits", False, None, reason),
+    ]
+    assert result.message == f"not published: digits failed: None vs threshold 1.0 ({reason})"
+    assert not (location / "_delta_log").exists() and _run_folders(location) == []
+    # As a warning it is reported and scores 0 (here the SLA's 0.5 still holds), and the build publishes.
+    checks = [{"type": "rowCount", "min": 1}, {**bad, "severity": "warn"}]
+    warned, _ = _build(_request(location, sql, schema, "r2", checks=checks), spark=spark)
+    assert warned.outcome == "Published" and warned.row_count == 50 and warned.quality_score == 0.5
+    assert [(c.passed, c.message) for c in warned.checks] == [(True, None), (False, reason)]

@@ -1,8 +1,8 @@
 """Quality checks: planned as named metrics, measured in one pass over the result, evaluated without Spark.
 
-`plan_checks` turns the contract's checks into `Metric`s (pure data). `measure` decides which of them pyarrow
-reads back from the staged files and which Spark observes on the write (`aggregates` compiles those into
-Spark aggregate columns, attached with `DataFrame.observe`). Uniqueness needs a grouping:
+`plan_checks` turns the contract's checks into `Metric`s (pure data). `measure` decides which of them come from
+the staged files' parquet footers and which Spark observes on the write (`aggregates` compiles those into
+Spark aggregate columns, attached with `DataFrame.observe`). Uniqueness needs a grouping of the key columns:
 
 - with pyarrow (`duplicate_rows_arrow`) when the staged files are local, the result has at most
   `DATAMESH_ARROW_UNIQUENESS_MAX_ROWS` rows (default 2,000,000; 0 turns pyarrow off for every metric) and every
@@ -14,7 +14,8 @@ Spark aggregate columns, attached with `DataFrame.observe`). Uniqueness needs a 
 - otherwise with one Spark job (`duplicate_rows`).
 
 Both count the same thing: rows minus distinct keys, nulls forming one key.
-`evaluate` and `quality_score` are plain arithmetic over the collected values.
+`evaluate` and `quality_score` are plain arithmetic over the collected values; a check whose metric could not
+be measured fails, with the reason, instead of being evaluated on a missing value.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ _ARROW_KEY_TYPES = {"string", "tinyint", "smallint", "int", "bigint", "date", "t
 ROWS = "rows"
 #: Float slack so that e.g. 1 - 0.01 compares equal to a 0.99 threshold.
 EPSILON = 1e-9
+#: The start of the message of a check that could not be measured, and the longest message a result holds.
+NOT_MEASURED = "not measured: "
+MESSAGE_MAX = 1024
 
 MetricKind = Literal["rows", "nulls", "violations", "max", "min"]
 
@@ -159,7 +163,7 @@ def _evaluate_one(
         value = _share(bad, rows)
         message = f"{int(bad)} row(s) violate it" if bad else None
         if check.type == "range" and bad:
-            low, high = values.get(f"min.{check.column}"), values.get(f"max.{check.column}")
+            low, high = values.get(f"min.{check.column}", "?"), values.get(f"max.{check.column}", "?")
             message = f"{message} (observed {low}..{high}, allowed {check.min}..{check.max})"
         return value, threshold, value + EPSILON >= threshold, message
     if check.type == "rowCount":
@@ -178,12 +182,49 @@ def _evaluate_one(
     raise ValueError(f"unknown check type {check.type!r}")
 
 
-def evaluate(plan: CheckPlan, values: Mapping[str, Any], now: datetime | None = None) -> list[CheckResult]:
-    """Check results from the gathered metric values (`duplicates.<index>` added by the uniqueness pass)."""
+def check_metrics(item: PlannedCheck) -> list[str]:
+    """The metrics whose values decide check `item` (a range check's extremes only feed its message)."""
+    check = item.check
+    if check.type == "rowCount":
+        return [ROWS]
+    if check.type == "freshness":
+        return [f"max.{item.columns[0]}"]
+    if check.type in ("completeness", "notNull"):
+        return [ROWS, *(nulls_metric(c) for c in item.columns)]
+    if check.type == "uniqueness":
+        return [ROWS, f"duplicates.{item.index}"]
+    return [ROWS, violations_metric(item.index)]
+
+
+def _unmeasured(item: PlannedCheck, reasons: list[str]) -> tuple[float | None, float | None, bool, str | None]:
+    check = item.check
+    if check.type == "rowCount":
+        threshold = check.min if check.min is not None else check.max
+    elif check.type == "freshness":
+        threshold = parse_duration(str(check.max_age)).total_seconds()
+    else:
+        threshold = default_threshold(check)
+    message = NOT_MEASURED + "; ".join(dict.fromkeys(reasons))
+    return None, threshold, False, message if len(message) <= MESSAGE_MAX else message[: MESSAGE_MAX - 3] + "..."
+
+
+def evaluate(
+    plan: CheckPlan,
+    values: Mapping[str, Any],
+    now: datetime | None = None,
+    unmeasured: Mapping[str, str] | None = None,
+) -> list[CheckResult]:
+    """Check results from the gathered metric values (`duplicates.<index>` added by the uniqueness pass).
+
+    `unmeasured` maps metrics that could not be measured to the reason; a check that needs one of them fails
+    with that reason (value None), whatever its severity says about blocking."""
     moment = now or datetime.now(UTC)
+    missing = unmeasured or {}
     results = []
     for item in plan.checks:
-        value, threshold, passed, message = _evaluate_one(item, values, moment)
+        reasons = [missing[name] for name in check_metrics(item) if name in missing]
+        outcome = _unmeasured(item, reasons) if reasons else _evaluate_one(item, values, moment)
+        value, threshold, passed, message = outcome
         results.append(
             CheckResult(
                 name=item.check.display_name,

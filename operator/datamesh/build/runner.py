@@ -1,9 +1,9 @@
 """One build: request in, result out. Bad input never raises; it becomes a result with a reason.
 
 Spark jobs per build: one runs the transform, conforms it and writes the staged parquet into the table's run
-folder. The quality metrics are read back from the staged files, once, by pyarrow where it computes them as
-Spark would; the others are observed on the write, or counted by one Spark job over the staged files when the
-result is too large for pyarrow (see `measure`). When the checks pass, the staged files are committed
+folder, observing the quality metrics as it writes; row counts, null counts and integer/time extremes come from
+the staged files' footers, and uniqueness from one grouping of the key columns (see `measure`). When the checks
+pass, the staged files are committed
 to the Delta table as they are (a metadata-only commit) or, where that is not possible, through Spark (see
 `publish`). Caching is deliberately absent: each step reads what it needs once.
 """
@@ -141,6 +141,7 @@ def _observe(frame: DataFrame, name: str, columns: list[Any]) -> tuple[DataFrame
 
 
 def _stage(
+    spark: SparkSession,
     request: BuildRequest,
     df: DataFrame,
     plan: conform.ConformPlan,
@@ -149,7 +150,7 @@ def _stage(
     staged: str,
 ) -> tuple[DataFrame, measure.MeasurePlan, Observation | None, Observation | None, Observation | None]:
     """The frame to write: cast failures observed on the raw result, then the conformed, retained rows, with
-    the quality metrics that are not read back from the staged files observed on them."""
+    the quality metrics that the staged files' footers do not hold observed on them."""
     from pyspark.sql import functions as F
 
     selected, failures = conform.projection(plan)
@@ -160,7 +161,8 @@ def _stage(
         column = F.col(f"`{rule.column}`")
         frame, retention_obs = _observe(frame, "retention", [F.count_if(column < F.lit(rule.cutoff)).alias("expired")])
         frame = frame.where(column.isNull() | (column >= F.lit(rule.cutoff)))
-    measuring = measure.plan_measurement(checks, frame.dtypes, is_local(staged), quality.arrow_max_rows())
+    refused = measure.pattern_errors(spark, checks)
+    measuring = measure.plan_measurement(checks, frame.dtypes, is_local(staged), quality.arrow_max_rows(), refused)
     try:
         frame, quality_obs = _observe(frame, "quality", quality.aggregates(checks, measuring.observed, frame.columns))
     except Exception as error:
@@ -170,7 +172,7 @@ def _stage(
 
 
 def _warm_up_arrow(measuring: measure.MeasurePlan) -> threading.Thread | None:
-    """Prepare pyarrow in the background when checks are read back with it (see quality.warm_up_arrow)."""
+    """Prepare pyarrow in the background when it reads footers or groups keys (see quality.warm_up_arrow)."""
     if measuring.arrow_rows <= 0:
         return None
 
@@ -206,7 +208,7 @@ def _build(
     checks = quality.plan_checks(spec.governance.quality_checks, spec.schema_)
     rule = retention_rule(spec, now)
     staged = staging.path
-    frame, measuring, cast_obs, retention_obs, quality_obs = _stage(request, df, plan, checks, rule, staged)
+    frame, measuring, cast_obs, retention_obs, quality_obs = _stage(spark, request, df, plan, checks, rule, staged)
     laps.lap("plan")
     progress(f"running the transform and staging the result at {staged}")
     warming = _warm_up_arrow(measuring)
@@ -223,12 +225,13 @@ def _build(
         message = conform.cast_failure_message(failures, plan)
         if message:
             raise BuildError("SchemaViolation", message)
-    values: dict[str, Any] = dict(quality_obs.get) if quality_obs is not None else {}
     progress(f"measuring {len(checks.checks)} check(s) on the staged result")
-    values.update(measure.read_back(spark, staged, measuring, checks, progress))
-    rows = int(values.get(quality.ROWS) or 0)
+    measured = measure.collect(spark, staged, measuring, checks, quality_obs.get if quality_obs is not None else None)
+    if quality.ROWS in measured.unmeasured:  # the published row count would be a guess
+        raise BuildError("StorageError", f"cannot count the staged rows: {measured.unmeasured[quality.ROWS]}")
+    rows = int(measured.values.get(quality.ROWS) or 0)
     laps.lap("checks")
-    results = quality.evaluate(checks, values, datetime.now(UTC))
+    results = quality.evaluate(checks, measured.values, datetime.now(UTC), measured.unmeasured)
     score = quality.quality_score(results)
     result.checks, result.quality_score = results, score
     expired = int(retention_obs.get.get("expired") or 0) if retention_obs is not None else 0
