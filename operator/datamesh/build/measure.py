@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from datamesh.build import quality
 from datamesh.build.commit import leaf_stats, staged_files
-from datamesh.build.inputs import local_path
 from datamesh.build.quality import ROWS, CheckPlan, Metric
+from datamesh.placement import local_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
