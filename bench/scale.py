@@ -278,7 +278,8 @@ class Follower:
             self._recover("quiet")
 
     def _recover(self, reason: str) -> None:
-        self.recoveries[reason] += 1
+        if not self.stopped.is_set():  # a stream left silent once the clock has stopped is no recovery
+            self.recoveries[reason] += 1
         self._relist_next = True
 
 
@@ -338,6 +339,7 @@ class Progress:
         self.expected, self.now = expected, now
         self.done_at: float | None = None
         self.done_by = ""
+        self.recovered: dict[str, int] = {}  # the recoveries until the clock stopped
         self._lock = threading.Lock()
         self.products = Follower(sources["products"], product_key, now=now, quiet=quiet, on_change=self._changed)
         self.jobs = Follower(sources["jobs"], job_key, now=now, quiet=quiet, on_change=self._changed)
@@ -376,7 +378,7 @@ class Progress:
     def _changed(self, how: str) -> None:
         with self._lock:
             if self.done_at is None and min(self.counts()) >= self.expected:
-                self.done_at, self.done_by = self.now(), how
+                self.done_at, self.done_by, self.recovered = self.now(), how, self.recoveries()
 
 
 def raw_get(api: Any, path: str, query: list[tuple[str, str]], timeout: tuple[float, float] = (10, 60)) -> Any:
@@ -732,7 +734,7 @@ def run(args: argparse.Namespace, plane: ControlPlane, operators: list[subproces
         "api_writes_until_converged": writes,
         # "re-list": the clock had to recover and learned of the last product late; its time is an upper bound.
         "clock_stopped_by": progress.done_by,
-        "clock_recoveries": progress.recoveries(),
+        "clock_recoveries": progress.recovered,
         "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}",
     }
     print(json.dumps(results, indent=2))

@@ -99,7 +99,12 @@ def test_a_stalled_stream_is_caught_up_by_a_relist() -> None:
     run.products.step()  # the re-list
     assert run.counts() == (1000, 1000)
     assert run.done_at == clock() == 1000.0 + QUIET and run.done_by == "re-list"
-    assert run.recoveries() == {"products stalled": 1} and products.lists == 2
+    assert run.recoveries() == run.recovered == {"products stalled": 1} and products.lists == 2
+
+    run.stop()  # a stream left silent after the clock stopped is no recovery
+    products.sessions = [["stall"]]
+    run.products.step()
+    assert run.recoveries() == {"products stalled": 1}
 
 
 def test_a_stream_that_only_sends_bookmarks_is_relisted_after_the_quiet_period() -> None:
