@@ -1,12 +1,16 @@
 """Control-plane scale benchmark (not a test): 1,000 DataProducts against the local control plane.
 
-Builds run in the documented no-op mode (DATAMESH_NOOP_BUILDS=1) and no dev node is started, so only the
-control loop is measured: the time until every product is Validated with its build Job created, against the
-time the same client needs to create 1,000 Jobs directly in the same run (target ratio <= 2.0); the
+Builds run in the documented no-op mode (DATAMESH_NOOP_BUILDS=1) and no node is started, so only the control
+loop is measured: the time until every product is Validated with its build Job created, against the floor
+measured in the same run (the same client doing the operator's writes itself, with no operator); the
 operator's peak RSS (target <= 250 MB); and the operator's API requests per second once converged (target
 ~0: it is watch-driven).
 
-    .venv/bin/python bench/scale.py [--products 1000] [--workers 16]
+    .venv/bin/python bench/scale.py [--products 1000] [--workers 16] [--timeout 1800] [--state-dir DIR]
+
+The run always ends: `--timeout` bounds all of it, control plane start included (exit status 124), and on
+any exit (normal, error, deadline, SIGTERM, SIGINT, SIGHUP) it stops the operator and the control plane it
+started in `--state-dir` before exiting.
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import urllib3
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
@@ -83,81 +92,300 @@ FLOOR_STATUS = {
 }  # fmt: skip
 
 
-def timed_creates(items: list[dict[str, Any]], create: Any, workers: int) -> float:
+def timed_creates(items: list[Any], create: Callable[[Any], object], workers: int) -> float:
     start = time.monotonic()
-    with ThreadPoolExecutor(workers) as pool:
+    pool = ThreadPoolExecutor(workers)
+    try:
         list(pool.map(create, items))
+    except BaseException:
+        # Interrupted (a signal, the deadline) or failed: drop what has not started instead of waiting for it.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return time.monotonic() - start
 
 
-class Progress:
-    """Follows products and build Jobs through two watch streams (raw JSON, one event each), so the clock
-    stops at the event that completes the set instead of at the next poll, and the benchmark does not load
-    the API server and the 2 cores with repeated LISTs of a thousand objects."""
+# ---------------------------------------------------------------------------------------------- the clock
+# The clock follows products and build Jobs through watch streams, so it stops at the event that completes
+# the set instead of at the next poll, and does not load the API server and the 2 cores with repeated LISTs.
+# A watch can end (the server's timeout), expire (410 Gone), go silent, or be dropped by the API server when
+# the reader falls behind; the first version's thread then ended quietly and its count froze (41 of 1,000
+# for eight minutes). The bookkeeping below has no I/O and takes the time as an argument, so each of those
+# cases is a unit test; `Follower` drives it against a `Source` (HTTP here, a fake in the tests).
 
-    def __init__(self, api: Any, namespace: str, expected: int) -> None:
-        self.api, self.namespace, self.expected = api, namespace, expected
-        self.validated: set[str] = set()
-        self.with_jobs: set[str] = set()
+#: Server-side length of one watch request: ending it regularly is normal, the stream resumes where it was.
+WATCH_SECONDS = 60
+#: A re-list as a safety net when no change arrived for this long (bookmarks keep a stream open, but cannot
+#: prove that nothing was missed); also the read timeout of a watch: a silent connection is a stalled one.
+QUIET_SECONDS = 15.0
+#: Page size of a re-list, so 10,000 objects are not one response.
+LIST_PAGE = 500
+
+
+class Expired(Exception):
+    """The API server no longer holds the resourceVersion a watch resumes from (410 Gone): re-list."""
+
+
+class Stalled(Exception):
+    """Not one byte, not even a bookmark, arrived on a watch for the quiet period: re-list."""
+
+
+#: What an object counts for: the product it proves done, or "" for none.
+Key = Callable[[Mapping[str, Any]], str]
+
+
+def product_key(body: Mapping[str, Any]) -> str:
+    """A DataProduct counts for itself once Validated=True (and stops counting if that turns False)."""
+    conditions = (body.get("status") or {}).get("conditions") or []
+    validated = any(c.get("type") == "Validated" and c.get("status") == "True" for c in conditions)
+    return str((body.get("metadata") or {}).get("name", "")) if validated else ""
+
+
+def job_key(body: Mapping[str, Any]) -> str:
+    """A build Job counts for the product its label names."""
+    return str(((body.get("metadata") or {}).get("labels") or {}).get("datamesh.dev/product", ""))
+
+
+class View:
+    """One resource as far as the clock knows the API server holds it: each object's name and what it counts
+    for, the resourceVersion to resume from, and when the clock last learned something new (a list or a
+    change; a bookmark only moves the resourceVersion). Counts are kept incrementally: a check per event must
+    not cost a pass over 10,000 objects."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, str] = {}
+        self.resource_version = ""
+        self.heard_at = float("-inf")
+        self._counts: Counter[str] = Counter()
+
+    def counted(self) -> int:
+        """How many distinct products the objects count for."""
+        return len(self._counts)
+
+    def relist(self, body: Mapping[str, Any], key: Key, now: float) -> None:
+        """Replace everything by a LIST response: what the API server holds wins over what the stream said."""
+        self.members, self._counts = {}, Counter()
+        for item in body.get("items") or []:
+            self._put(str(item["metadata"]["name"]), key(item))
+        self.resource_version = str((body.get("metadata") or {}).get("resourceVersion", ""))
+        self.heard_at = now
+
+    def apply(self, event: Mapping[str, Any], key: Key, now: float) -> None:
+        """One watch event. Raises Expired for 410 Gone, RuntimeError for any other error event."""
+        kind, body = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if body.get("code") == 410:
+                raise Expired(str(body.get("message", "410 Gone")))
+            raise RuntimeError(f"watch error event: {body}")
+        metadata = body.get("metadata") or {}
+        version = str(metadata.get("resourceVersion") or self.resource_version)
+        if kind == "BOOKMARK":
+            self.resource_version = version
+            return
+        name = str(metadata.get("name", ""))
+        if kind in ("ADDED", "MODIFIED"):
+            self._put(name, key(body))
+        elif kind == "DELETED":
+            self._drop(name)
+        else:
+            raise RuntimeError(f"unknown watch event type {kind!r}")
+        self.resource_version, self.heard_at = version, now
+
+    def due_for_relist(self, now: float, quiet: float) -> bool:
+        return now - self.heard_at >= quiet
+
+    def _put(self, name: str, counts_for: str) -> None:
+        self._drop(name)
+        self.members[name] = counts_for
+        if counts_for:
+            self._counts[counts_for] += 1
+
+    def _drop(self, name: str) -> None:
+        old = self.members.pop(name, "")
+        if old:
+            self._counts[old] -= 1
+            if not self._counts[old]:
+                del self._counts[old]
+
+
+class Source(Protocol):
+    """Where a Follower reads one resource from."""
+
+    def list(self) -> Mapping[str, Any]:
+        """The whole collection: `items` and `metadata.resourceVersion`."""
+        ...
+
+    def watch(self, resource_version: str, quiet: float) -> Iterable[Mapping[str, Any]]:
+        """Events after `resource_version` until the server ends the stream; raises Stalled when nothing
+        arrives for `quiet` seconds."""
+        ...
+
+
+class Follower:
+    """Keeps a View of one resource current: list, then watch from the list's resourceVersion; resume the
+    watch where it was when the server ends it; re-list after 410 Gone, a silent stream, any error, or
+    `quiet` seconds without a change. Each recovery is counted by reason, for the results."""
+
+    def __init__(self, source: Source, key: Key, *, now: Callable[[], float] = time.monotonic,
+                 quiet: float = QUIET_SECONDS, on_change: Callable[[str], None] = lambda how: None,
+                 pause: Callable[[float], object] | None = None) -> None:  # fmt: skip
+        self.source, self.key, self.now, self.quiet, self.on_change = source, key, now, quiet, on_change
+        self.view = View()
+        self.recoveries: Counter[str] = Counter()
+        self.last_error = ""
+        self.stopped = threading.Event()
+        self.pause = pause or self.stopped.wait
+        self.listed = threading.Event()  # set by the first LIST: the clock knows where it starts from
+        self._relist_next = True
+        self._failures = 0
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.step()
+
+    def step(self) -> None:
+        """One LIST, or one watch request until it ends, expires, stalls, fails or has been quiet too long."""
+        try:
+            if self._relist_next:
+                self.view.relist(self.source.list(), self.key, self.now())
+                self._relist_next, self._failures = False, 0
+                self.listed.set()
+                self.on_change("re-list")
+            else:
+                self._watch()
+        except Stalled:
+            self._recover("stalled")
+        except Expired:
+            self._recover("expired")
+        except Exception as error:  # anything else: connection reset, API server restarting, bad JSON
+            self.last_error = repr(error)
+            self._recover("error")
+            self._failures += 1
+            self.pause(min(5.0, 0.2 * 2**self._failures))
+
+    def _watch(self) -> None:
+        for event in self.source.watch(self.view.resource_version, self.quiet):
+            self.view.apply(event, self.key, self.now())
+            self.on_change("watch event")
+            if self.stopped.is_set():
+                return
+            if self.view.due_for_relist(self.now(), self.quiet):
+                self._recover("quiet")
+                return
+        # The server ended the stream (its timeout): the next step resumes from the resourceVersion held,
+        # unless that stream, too, brought nothing new for the quiet period.
+        if self.view.due_for_relist(self.now(), self.quiet):
+            self._recover("quiet")
+
+    def _recover(self, reason: str) -> None:
+        if not self.stopped.is_set():  # a stream left silent once the clock has stopped is no recovery
+            self.recoveries[reason] += 1
+        self._relist_next = True
+
+
+class HttpSource:
+    """A Source over the API server: paged LISTs and raw watch streams (one JSON event per line, read as
+    each chunk arrives), through the benchmark client's connection pool and credentials."""
+
+    def __init__(self, api: Any, path: str, selector: str = "") -> None:
+        self.api, self.path = api, path
+        self.selector = [("labelSelector", selector)] if selector else []
+
+    def list(self) -> Mapping[str, Any]:
+        items: list[Any] = []
+        version, token = "", ""
+        while True:
+            query = [("limit", str(LIST_PAGE)), *self.selector, *([("continue", token)] if token else [])]
+            response = raw_get(self.api, self.path, query, timeout=(10, 120))
+            if response.status != 200:
+                raise RuntimeError(f"LIST {self.path}: HTTP {response.status} {response.data[:200]!r}")
+            page = json.loads(response.data)
+            items += page.get("items") or []
+            version = version or page["metadata"]["resourceVersion"]  # every page is the first page's snapshot
+            token = page["metadata"].get("continue") or ""
+            if not token:
+                return {"items": items, "metadata": {"resourceVersion": version}}
+
+    def watch(self, resource_version: str, quiet: float) -> Iterator[Mapping[str, Any]]:
+        query = [("watch", "true"), ("resourceVersion", resource_version), ("allowWatchBookmarks", "true"),
+                 ("timeoutSeconds", str(WATCH_SECONDS)), *self.selector]  # fmt: skip
+        response = raw_get(self.api, self.path, query, timeout=(10, quiet))
+        try:
+            if response.status == 410:
+                raise Expired(f"watch {self.path} from {resource_version}: 410 Gone")
+            if response.status != 200:
+                raise RuntimeError(f"watch {self.path}: HTTP {response.status}")
+            buffer = b""
+            try:
+                for chunk in response.read_chunked():  # each event as it arrives (stream(n) waits for n bytes)
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield json.loads(line)
+            except urllib3.exceptions.ReadTimeoutError as error:
+                raise Stalled(f"watch {self.path}: nothing for {quiet:.0f} s") from error
+        finally:
+            response.close()  # an abandoned stream must not go back to the pool half read
+
+
+class Progress:
+    """Products and build Jobs, each kept current by a Follower; `done_at` is the time (of `now`) of the
+    change that completed the set, `done_by` how the clock learned it ("watch event", or "re-list" when it
+    had to recover: the time is then an upper bound)."""
+
+    def __init__(self, sources: Mapping[str, Source], expected: int, *, now: Callable[[], float] = time.monotonic,
+                 quiet: float = QUIET_SECONDS) -> None:  # fmt: skip
+        self.expected, self.now = expected, now
         self.done_at: float | None = None
-        self.error: str | None = None
+        self.done_by = ""
+        self.recovered: dict[str, int] = {}  # the recoveries until the clock stopped
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        paths = {
-            "products": f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/dataproducts",
-            "jobs": f"/apis/batch/v1/namespaces/{namespace}/jobs",
-        }
-        self._threads = [threading.Thread(target=self._follow, args=(kind, path), daemon=True)
-                         for kind, path in paths.items()]  # fmt: skip
+        self.products = Follower(sources["products"], product_key, now=now, quiet=quiet, on_change=self._changed)
+        self.jobs = Follower(sources["jobs"], job_key, now=now, quiet=quiet, on_change=self._changed)
+        self._threads = [threading.Thread(target=follower.run, daemon=True) for follower in (self.products, self.jobs)]
+
+    @classmethod
+    def over_http(cls, api: Any, namespace: str, expected: int) -> Progress:
+        return cls({
+            "products": HttpSource(api, f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/dataproducts"),
+            "jobs": HttpSource(api, f"/apis/batch/v1/namespaces/{namespace}/jobs",
+                               "app.kubernetes.io/managed-by=datamesh-operator"),
+        }, expected)  # fmt: skip
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.products.stopped.set()
+        self.jobs.stopped.set()
 
     def counts(self) -> tuple[int, int]:
+        return self.products.view.counted(), self.jobs.view.counted()
+
+    def listed(self) -> bool:
+        return self.products.listed.is_set() and self.jobs.listed.is_set()
+
+    def recoveries(self) -> dict[str, int]:
+        """Re-lists after the first one, by reason and resource, e.g. {"products stalled": 1}."""
+        return {f"{name} {reason}": count for name, follower in (("products", self.products), ("jobs", self.jobs))
+                for reason, count in sorted(follower.recoveries.items())}  # fmt: skip
+
+    def errors(self) -> str:
+        return "; ".join(f.last_error for f in (self.products, self.jobs) if f.last_error)
+
+    def _changed(self, how: str) -> None:
         with self._lock:
-            return len(self.validated), len(self.with_jobs)
-
-    def _follow(self, kind: str, path: str) -> None:
-        try:
-            self._stream(kind, path)
-        except Exception as error:  # surfaced by the main loop: a dead watch must not look like a slow operator
-            self.error = f"{kind} watch failed: {error!r}"
-
-    def _stream(self, kind: str, path: str) -> None:
-        query = [("watch", "true"), ("timeoutSeconds", "3600")]
-        if kind == "jobs":
-            query.append(("labelSelector", "app.kubernetes.io/managed-by=datamesh-operator"))
-        response = raw_get(self.api, path, query)
-        buffer = b""
-        for chunk in response.read_chunked():  # each event as it arrives (stream(n) waits for n bytes)
-            if self._stop.is_set():
-                return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    self._seen(kind, json.loads(line)["object"])
-
-    def _seen(self, kind: str, body: dict[str, Any]) -> None:
-        meta = body.get("metadata", {})
-        with self._lock:
-            if kind == "jobs":
-                self.with_jobs.add((meta.get("labels") or {}).get("datamesh.dev/product", ""))
-            elif any(c.get("type") == "Validated" and c.get("status") == "True"
-                     for c in (body.get("status") or {}).get("conditions", [])):  # fmt: skip
-                self.validated.add(meta.get("name", ""))
-            if self.done_at is None and min(len(self.validated), len(self.with_jobs)) >= self.expected:
-                self.done_at = time.monotonic()
+            if self.done_at is None and min(self.counts()) >= self.expected:
+                self.done_at, self.done_by, self.recovered = self.now(), how, self.recoveries()
 
 
-def raw_get(api: Any, path: str, query: list[tuple[str, str]]) -> Any:
-    """A GET through the client's connection and credentials, as an unparsed (streamable) urllib3 response."""
+def raw_get(api: Any, path: str, query: list[tuple[str, str]], timeout: tuple[float, float] = (10, 60)) -> Any:
+    """A GET through the client's connection and credentials, as an unparsed (streamable) urllib3 response;
+    (connect, read) timeouts, so no request of the benchmark can hang on a silent server."""
     method, url, headers, _, _ = api.param_serialize("GET", path, query_params=query, auth_settings=["BearerToken"])
-    return api.call_api(method, url, header_params=headers).response
+    return api.call_api(method, url, header_params=headers, _request_timeout=timeout).response
 
 
 def count_pods(api: Any, namespace: str) -> int:
@@ -224,78 +452,220 @@ def peak_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def main() -> int:
+# ------------------------------------------------------------------------------------- stopping, always
+# Every process the run starts lives in its own session (the control plane's, and the operator's), so a
+# SIGTERM or Ctrl-C reaches only this one, and Python's default SIGTERM ends it without running a `finally`:
+# the run that hung left etcd, the API server and the operator running. Here every way out goes through one
+# cleanup: a normal return, an exception, SIGTERM, SIGINT, SIGHUP and the overall deadline (SIGALRM).
+
+
+class Stop(BaseException):
+    """Raised in the main thread by a signal or the deadline. A BaseException, so that no `except Exception`
+    on the way out swallows it; every `finally` runs (the control plane's own `up` stops what it started)."""
+
+    def __init__(self, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.reason, self.code = reason, code
+
+
+class Exits:
+    """Turns the stopping signals and the deadline into one Stop, raised once: a second signal during the
+    unwinding or the cleanup is reported, not raised, so the cleanup always completes."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def arm(self, timeout: float) -> None:
+        self.timeout = timeout
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGALRM, self._on_deadline)
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+
+    def disarm(self) -> None:
+        self.armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stop(f"{signal.Signals(signum).name} received", 128 + signum)
+
+    def _on_deadline(self, signum: int, frame: object) -> None:
+        self._stop(f"the overall deadline of {self.timeout:.0f} s (--timeout) passed", 124)
+
+    def _stop(self, reason: str, code: int) -> None:
+        if not self.armed:
+            say(f"{reason}: already stopping")
+            return
+        self.armed = False
+        raise Stop(reason, code)
+
+
+def own_children() -> list[int]:
+    """This process's live children, from /proc: whatever it started, recorded anywhere or not (a signal
+    can land between a fork and the line that notes the process id)."""
+    me, children = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            children.append(int(entry.name))
+    return children
+
+
+def terminate(pid: int, grace: float = 10.0) -> None:
+    """TERM a child (its whole process group when it leads one), KILL it after `grace`, and reap it."""
+
+    def send(signum: int) -> None:
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signum)
+            else:
+                os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def gone(wait: float) -> bool:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return True
+            except ChildProcessError:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+    send(signal.SIGTERM)
+    if not gone(grace):
+        send(signal.SIGKILL)
+        gone(10.0)
+
+
+def stop_everything(plane: ControlPlane, operators: list[subprocess.Popen[bytes]]) -> None:
+    """The operator first (it would log the API server's death), then the control plane, then any child
+    still alive."""
+    for operator in operators:
+        terminate(operator.pid)
+    operators.clear()
+    plane.down(quiet=True)
+    for pid in own_children():
+        terminate(pid)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=16, help="client threads for both creation runs")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
-    parser.add_argument("--timeout", type=float, default=1800.0)
-    args = parser.parse_args()
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="overall deadline in seconds, every phase included (exit status 124)")  # fmt: skip
+    parser.add_argument("--state-dir", type=Path, default=REPO / ".devcluster-bench",
+                        help="the control plane's folder (default .devcluster-bench); the run owns it")  # fmt: skip
+    args = parser.parse_args(argv)
 
+    plane = ControlPlane(args.state_dir, with_node=False)
+    operators: list[subprocess.Popen[bytes]] = []
+    exits = Exits()
+    code = 1
+    try:
+        exits.arm(args.timeout)
+        code = run(args, plane, operators)
+    except Stop as stop:
+        say(f"stopping: {stop.reason}")
+        code = stop.code
+    finally:
+        while True:  # a signal landing between the try and the disarm raises once more: clean up again
+            try:
+                exits.disarm()
+                stop_everything(plane, operators)
+                break
+            except Stop as stop:
+                code = stop.code
+        say(f"every process of the run is stopped ({args.state_dir})")
+    return code
+
+
+def run(args: argparse.Namespace, plane: ControlPlane, operators: list[subprocess.Popen[bytes]]) -> int:
     from kubernetes import client, config
 
-    plane = ControlPlane(REPO / ".devcluster-bench", with_node=False)
+    # Leftovers of an earlier run in the same folder (one killed with SIGKILL) would be reused by `up`.
+    plane.down(quiet=True)
     kubeconfig = plane.up()
     kubectl = str(binaries.binary("kubectl"))
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    operator: subprocess.Popen[bytes] | None = None
+    subprocess.run([kubectl, "apply", "--server-side", "-f", str(REPO / "crds")], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    subprocess.run([kubectl, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds")],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    configuration = client.Configuration()
+    load_kube_config: Any = config.load_kube_config  # the client's typing: plain dicts are sent as bodies
+    load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.connection_pool_maxsize = args.workers + 2  # the clock's two watches too
+    api = client.ApiClient(configuration)
+    core: Any = client.CoreV1Api(api)
+    batch: Any = client.BatchV1Api(api)
+    custom: Any = client.CustomObjectsApi(api)
+    namespace, direct = "bench", "bench-direct"
+    core.create_namespace({"metadata": {"name": direct}})
+    domain = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Domain", "metadata": {"name": namespace},
+              "spec": {"owner": "bench@example.com", "description": "scale benchmark",
+                       "storage": {"location": "/tmp/datamesh-bench/lake"},
+                       "sources": [{"name": "bench.raw", "location": "/tmp/datamesh-bench/raw"}]}}  # fmt: skip
+    custom.create_cluster_custom_object(GROUP, VERSION, "domains", domain)
+
+    say(f"baseline: the same client creates {args.products} Jobs directly")
+    baseline = timed_creates(
+        [job(direct, i) for i in range(args.products)],
+        lambda body: batch.create_namespaced_job(direct, body),
+        args.workers,
+    )
+    say(f"baseline: {baseline:.1f} s")
+    # The job controller goes on creating the baseline's pods after the clock stopped; let it finish, so
+    # the operator's run is not charged with the baseline's leftover work. (The namespace stays: deleting
+    # 2,000 objects would load the control plane during the operator's run just the same.)
+    settle = time.monotonic() + 300
+    while count_pods(api, direct) < args.products and time.monotonic() < settle:
+        time.sleep(1)
+
+    metrics_port = free_port()
+    log = (plane.dir / "operator.log").open("wb")
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "datamesh.cli.main", "operator", "--standalone", "--metrics-port",
+         str(metrics_port)],
+        env={**env, "DATAMESH_NOOP_BUILDS": "1", "DATAMESH_CATALOG": "off", "DATAMESH_METRICS_ADDR": "127.0.0.1"},
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True,
+    )  # fmt: skip
+    operators.append(operator)
+    log.close()
+    deadline = time.monotonic() + 120
+    while True:
+        status = custom.get_cluster_custom_object(GROUP, VERSION, "domains", namespace).get("status") or {}
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
+            break
+        if operator.poll() is not None:
+            raise RuntimeError(f"the operator exited ({operator.returncode}); see {plane.dir / 'operator.log'}")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark domain never became Ready")
+        time.sleep(0.5)
+
+    say(f"operator: applying {args.products} DataProducts")
+    state = plane.state
+    pids = {**(state.pids if state else {}), "operator": operator.pid}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    requests_before = apiserver_requests(kubectl, env)
+    progress = Progress.over_http(api, namespace, args.products)
+    progress.start()
     try:
-        subprocess.run([kubectl, "apply", "--server-side", "-f", str(REPO / "crds")], env=env, check=True,
-                       capture_output=True)  # fmt: skip
-        subprocess.run([kubectl, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds")],
-                       env=env, check=True, capture_output=True)  # fmt: skip
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-        configuration.connection_pool_maxsize = args.workers
-        api = client.ApiClient(configuration)
-        core, batch, custom = client.CoreV1Api(api), client.BatchV1Api(api), client.CustomObjectsApi(api)
-        namespace, direct = "bench", "bench-direct"
-        core.create_namespace({"metadata": {"name": direct}})
-        domain = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Domain", "metadata": {"name": namespace},
-                  "spec": {"owner": "bench@example.com", "description": "scale benchmark",
-                           "storage": {"location": "/tmp/datamesh-bench/lake"},
-                           "sources": [{"name": "bench.raw", "location": "/tmp/datamesh-bench/raw"}]}}  # fmt: skip
-        custom.create_cluster_custom_object(GROUP, VERSION, "domains", domain)
-
-        say(f"baseline: the same client creates {args.products} Jobs directly")
-        baseline = timed_creates(
-            [job(direct, i) for i in range(args.products)],
-            lambda body: batch.create_namespaced_job(direct, body),
-            args.workers,
-        )
-        say(f"baseline: {baseline:.1f} s")
-        # The job controller goes on creating the baseline's pods after the clock stopped; let it finish, so
-        # the operator's run is not charged with the baseline's leftover work. (The namespace stays: deleting
-        # 2,000 objects would load the control plane during the operator's run just the same.)
-        settle = time.monotonic() + 300
-        while count_pods(api, direct) < args.products and time.monotonic() < settle:
-            time.sleep(1)
-
-        metrics_port = free_port()
-        log = (REPO / ".devcluster-bench" / "operator.log").open("wb")
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "datamesh.cli.main", "operator", "--standalone", "--metrics-port",
-             str(metrics_port)],
-            env={**env, "DATAMESH_NOOP_BUILDS": "1", "DATAMESH_CATALOG": "off", "DATAMESH_METRICS_ADDR": "127.0.0.1"},
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            status = custom.get_cluster_custom_object(GROUP, VERSION, "domains", namespace).get("status") or {}
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError("the benchmark domain never became Ready")
-            time.sleep(0.5)
-
-        say(f"operator: applying {args.products} DataProducts")
-        state = plane.state
-        pids = {**(state.pids if state else {}), "operator": operator.pid}
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        requests_before = apiserver_requests(kubectl, env)
-        progress = Progress(api, namespace, args.products)
-        progress.start()
-        time.sleep(1)  # both watches established before the first product is created
+        while not progress.listed():  # the clock knows where it starts before the first product is created
+            time.sleep(0.1)
         start = time.monotonic()
         timed_creates(
             [product(namespace, i) for i in range(args.products)],
@@ -304,76 +674,84 @@ def main() -> int:
         )
         created = time.monotonic() - start
         while progress.done_at is None:
-            if progress.error:
-                raise RuntimeError(progress.error)
-            if time.monotonic() - start > args.timeout:
-                raise TimeoutError("not converged: {} validated, {} with jobs".format(*progress.counts()))
-            say("  {} validated, {} with a Job".format(*progress.counts()) + f" ({time.monotonic() - start:.0f} s)")
+            if operator.poll() is not None:
+                raise RuntimeError(f"the operator exited ({operator.returncode}); see {plane.dir / 'operator.log'}")
+            recovered = progress.recoveries()
+            say("  {} validated, {} with a Job".format(*progress.counts()) + f" ({time.monotonic() - start:.0f} s)"
+                + (f"; clock recovered: {recovered}" if recovered else "")
+                + (f"; last watch error: {progress.errors()}" if progress.errors() else ""))  # fmt: skip
             time.sleep(2)
-        progress.stop()
-        converged = progress.done_at - start
-        say(f"converged in {converged:.1f} s (creating the objects took {created:.1f} s)")
-        cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()}
-        writes = writes_by_resource(requests_before, apiserver_requests(kubectl, env))
-
-        # Converged also means nothing left to do: no reconcile queued, every Event posted.
-        while (backlog := scrape(metrics_port)).get("datamesh_reconcile_queue_depth") or backlog.get(
-            "datamesh_events_pending"
-        ):
-            time.sleep(1)
-        drained = time.monotonic() - start
-        say(f"backlog drained after {drained:.1f} s")
-        time.sleep(5)  # let the last status writes land
-        before = scrape(metrics_port)
-        time.sleep(args.idle_seconds)
-        after = scrape(metrics_port)
-        idle_requests = requests_of(after) - requests_of(before)
-        rss = peak_rss_mb(operator.pid)
-        os.killpg(operator.pid, signal.SIGTERM)
-        operator.wait(timeout=60)
-        operator = None
-
-        say(f"floor: the same client does the operator's writes itself for {args.products} products")
-        floor_ns = "bench-floor"
-        core.create_namespace({"metadata": {"name": floor_ns}})
-
-        def by_hand(index: int) -> None:
-            """What the operator's outcome needs at least: the product, its Job and one status write."""
-            body = product(floor_ns, index)
-            custom.create_namespaced_custom_object(GROUP, VERSION, floor_ns, "dataproducts", body)
-            batch.create_namespaced_job(floor_ns, job(floor_ns, index))
-            custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, floor_ns, "dataproducts", body["metadata"]["name"], {"status": FLOOR_STATUS}
-            )
-
-        floor = timed_creates(list(range(args.products)), by_hand, args.workers)
-        say(f"floor: {floor:.1f} s")
-        results = {
-            "products": args.products,
-            "baseline_create_jobs_s": round(baseline, 1),
-            "operator_validated_with_jobs_s": round(converged, 1),
-            "ratio": round(converged / baseline, 2),
-            "floor_same_writes_by_hand_s": round(floor, 1),
-            "ratio_to_floor": round(converged / floor, 2),
-            "operator_peak_rss_mb": round(rss, 1),
-            "idle_api_requests_per_s": round(idle_requests / args.idle_seconds, 3),
-            "backlog_drained_s": round(drained, 1),
-            "total_api_requests": int(requests_of(after)),
-            "cpu_seconds_until_converged": cpu,
-            "api_writes_until_converged": writes,
-            "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
-        }
-        print(json.dumps(results, indent=2))
-        print(f"ratio {results['ratio']} (target <= 2.0), {results['ratio_to_floor']} to the floor; "
-              f"peak RSS {results['operator_peak_rss_mb']} MB (target <= 250); "
-              f"idle {results['idle_api_requests_per_s']} req/s (target ~0)")  # fmt: skip
-        return 0
     finally:
-        if operator is not None:
-            os.killpg(operator.pid, signal.SIGTERM)
-            operator.wait(timeout=60)
-        plane.down(quiet=True)
+        progress.stop()
+    converged = progress.done_at - start
+    say(f"converged in {converged:.1f} s (creating the objects took {created:.1f} s; clock: {progress.done_by})")
+    cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()}
+    writes = writes_by_resource(requests_before, apiserver_requests(kubectl, env))
+
+    # Converged also means nothing left to do: no reconcile queued, every Event posted.
+    while (backlog := scrape(metrics_port)).get("datamesh_reconcile_queue_depth") or backlog.get(
+        "datamesh_events_pending"
+    ):
+        time.sleep(1)
+    drained = time.monotonic() - start
+    say(f"backlog drained after {drained:.1f} s")
+    time.sleep(5)  # let the last status writes land
+    before = scrape(metrics_port)
+    time.sleep(args.idle_seconds)
+    after = scrape(metrics_port)
+    idle_requests = requests_of(after) - requests_of(before)
+    rss = peak_rss_mb(operator.pid)
+    terminate(operator.pid, grace=60)
+    operators.remove(operator)
+
+    say(f"floor: the same client does the operator's writes itself for {args.products} products")
+    floor_ns = "bench-floor"
+    core.create_namespace({"metadata": {"name": floor_ns}})
+
+    def by_hand(index: int) -> None:
+        """What the operator's outcome needs at least: the product, its Job and one status write."""
+        body = product(floor_ns, index)
+        custom.create_namespaced_custom_object(GROUP, VERSION, floor_ns, "dataproducts", body)
+        batch.create_namespaced_job(floor_ns, job(floor_ns, index))
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, floor_ns, "dataproducts", body["metadata"]["name"], {"status": FLOOR_STATUS}
+        )
+
+    floor = timed_creates(list(range(args.products)), by_hand, args.workers)
+    say(f"floor: {floor:.1f} s")
+    results = {
+        "products": args.products,
+        "baseline_create_jobs_s": round(baseline, 1),
+        "operator_validated_with_jobs_s": round(converged, 1),
+        "ratio": round(converged / baseline, 2),
+        "floor_same_writes_by_hand_s": round(floor, 1),
+        "ratio_to_floor": round(converged / floor, 2),
+        "operator_peak_rss_mb": round(rss, 1),
+        "idle_api_requests_per_s": round(idle_requests / args.idle_seconds, 3),
+        "backlog_drained_s": round(drained, 1),
+        "total_api_requests": int(requests_of(after)),
+        "cpu_seconds_until_converged": cpu,
+        "api_writes_until_converged": writes,
+        # "re-list": the clock had to recover and learned of the last product late; its time is an upper bound.
+        "clock_stopped_by": progress.done_by,
+        "clock_recoveries": progress.recovered,
+        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}",
+    }
+    print(json.dumps(results, indent=2))
+    print(f"{results['ratio_to_floor']} to the floor; "
+          f"peak RSS {results['operator_peak_rss_mb']} MB (target <= 250); "
+          f"idle {results['idle_api_requests_per_s']} req/s (target ~0)", flush=True)  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except BaseException:  # printed as usual; the cleanup has run in main's `finally`
+        traceback.print_exc()
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not the interpreter's exit, which joins the thread pools: a request thread of an interrupted phase
+    # must not hold the exit once every process is stopped.
+    os._exit(status)
