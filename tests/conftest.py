@@ -118,6 +118,11 @@ def open_to_builds(lake: Path) -> Path:
     lake.mkdir(parents=True, exist_ok=True)
     for path in (lake, *lake.rglob("*")):
         os.lchown(path, BUILD_UID, BUILD_UID)
+    # pytest makes its folders 0700: the build user may pass through (not list) the ones above the lake.
+    for parent in lake.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod((mode & 0o7777) | 0o001)
     return lake
 
 

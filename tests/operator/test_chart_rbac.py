@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from datamesh.controller import children
-from tests.conftest import REPO, Cluster
+from tests.conftest import REPO, Cluster, open_to_builds
 from tests.operator.conftest import Operator, condition, unique, wait_for
 from tests.operator.test_builds import BUILD_TIMEOUT
 from tests.packaging.rbac import chart_service_account_kubeconfig, delete_chart_rbac
@@ -74,6 +74,9 @@ def test_operator_under_the_charts_service_account_reaches_ready(
     subprocess.run([sys.executable, "-m", "datamesh.cli.main", "demo-data", "--out", str(lake), "--scale", "0.001"],
                    check=True, capture_output=True)  # fmt: skip
     domains, product = _renamed_examples(unique("rb"), lake)
+    for domain in domains:
+        Path(domain["spec"]["storage"]["location"]).mkdir(parents=True, exist_ok=True)
+    open_to_builds(lake)
     for domain in domains:
         crds.apply(yaml.safe_dump(domain))
     for domain in domains:
