@@ -21,7 +21,7 @@ from datamesh.api.domain import DomainStatus
 from datamesh.api.governancepolicy import GovernancePolicyStatus
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
-from datamesh.controller import deletion, jobviews, metrics, secrets, storage
+from datamesh.controller import deletion, jobs, jobviews, metrics, secrets, storage
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
@@ -92,6 +92,8 @@ class Runtime:
         self._policy_generations: dict[str, Any] = {}
         #: (domain, generation) whose workspace this process has applied.
         self._provisioned: set[tuple[str, int]] = set()
+        #: Per domain, whether the workspace this process applied binds the Spark driver role (executors as pods).
+        self._workspace_executors: dict[str, bool] = {}
         # Termination messages of finished build pods, read once: a pod may be gone by the next reconcile.
         self._messages: dict[tuple[str, str], str] = {}
         # What the table's log says of a finished build's claimed publish, checked once per build.
@@ -206,6 +208,10 @@ class Runtime:
         if not self._workspace_applied(product.spec.domain):
             # Under a ServiceAccount the operator's rights in a namespace come from the workspace binding it applies
             # there itself: the domain's reconcile comes first (it is queued at start like every domain).
+            return WORKSPACE_WAIT_SECONDS
+        if self._awaits_driver_binding(product):
+            # Executors as pods need the builder's Spark driver binding, which the domain's reconcile (queued after
+            # every product event) adds: a build started before it would fail on its first API call.
             return WORKSPACE_WAIT_SECONDS
         if product.metadata.get("deletionTimestamp"):
             return await self._finalize(key, product)
@@ -568,6 +574,13 @@ class Runtime:
         await self.kube.apply(secrets.domain_build_secret(domain, key, self.config, self.config.lineage_api_key))
         for api_version, kind, child_name in domain_children.obsolete(domain, executors=executors):
             await self.kube.delete(api_version, kind, child_name, namespace)
+        self._workspace_executors[domain.name] = executors
+
+    def _awaits_driver_binding(self, product: DataProduct) -> bool:
+        domain = self.cache.world.domains.get(product.spec.domain)
+        if domain is None or product.metadata.get("deletionTimestamp"):
+            return False
+        return jobs.executor_count(product, domain) > 0 and not self._workspace_executors.get(domain.name, False)
 
     def _workspace_applied(self, domain: str) -> bool:
         """Whether this process may act in the domain's namespace: an admin needs no workspace binding; a
@@ -636,10 +649,13 @@ class Runtime:
         old = domain.status or DomainStatus()
         # Provisioned by this very process: after a restart (perhaps under another identity, whose own workspace
         # binding is not there yet) every workspace is applied once again.
+        executors = domain_children.uses_executors(domain, self.cache.world.products_in(name))
         provisioned = (
             (name, generation) in self._provisioned
             and old.observed_generation == generation
             and cond.is_true(old.conditions, "WorkspaceReady")
+            # A product turning executors on (or the last one off) changes the workspace's bindings.
+            and self._workspace_executors.get(name) == executors
         )
         last = cond.find(old.conditions, "WorkspaceReady")
         drift_check_due = last is None or now() - last.last_transition_time > DRIFT_CHECK
