@@ -23,10 +23,12 @@ def test_containerd_stays_in_its_state_folder_and_never_raises_privileges_it_lac
     assert config["grpc"]["address"] == str(spec.socket)
 
 
-def test_pods_get_the_bridge_and_nothing_beyond_it(tmp_path: Path) -> None:
-    bridge = cni_conflist(NodeSpec(tmp_path))["plugins"][0]
+def test_pods_get_the_bridge_a_route_to_services_and_nothing_beyond(tmp_path: Path) -> None:
+    spec = NodeSpec(tmp_path)
+    bridge = cni_conflist(spec)["plugins"][0]
     assert bridge["type"] == "bridge" and bridge["isGateway"] is False and bridge["ipMasq"] is False
-    assert bridge["ipam"]["routes"] == []
+    # One route, to the Service range through the node (kube-proxy's rules there): no default route.
+    assert bridge["ipam"]["routes"] == [{"dst": spec.service_cidr, "gw": str(spec.node_ip)}]
 
 
 def test_kubelet_accepts_only_the_cluster_ca_and_runs_on_cgroup_v1(tmp_path: Path) -> None:

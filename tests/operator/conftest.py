@@ -69,6 +69,12 @@ class Operator:
             time.sleep(0.3)
         raise AssertionError(f"operator did not register its webhook:\n{self.tail()}")
 
+    @property
+    def pod_security_level(self) -> str:
+        """The Pod Security level this operator puts on domain namespaces."""
+        env = {**self.node_env(), **self.extra_env}
+        return env.get("DATAMESH_POD_SECURITY_LEVEL", "restricted")
+
     def node_env(self) -> dict[str, str]:
         """On the local node: build pods from the project's image, the test lakes mounted from the host (a lab
         setting, hence Pod Security `privileged` on domain namespaces), lineage to a collector on the node."""

@@ -198,6 +198,9 @@ def test_executors_as_pods_build_the_same_table(
     seen: set[str] = set()
 
     def executors() -> bool:
+        built = condition(crds.get("dataproduct", "spread", "sales"), "Built")
+        if built.get("status") == "False" and built.get("reason") not in (None, "Pending"):
+            raise AssertionError(f"spread failed to build: {built}")
         out = crds.kubectl("get", "pods", "-n", "sales", "-l", "spark-role=executor,datamesh.dev/product=spread",
                            "-o", "json").stdout  # fmt: skip
         for item in json.loads(out)["items"]:

@@ -35,7 +35,8 @@ def test_domain_provisions_its_workspace(crds: Cluster, operator: Operator | Non
     # No Roles with rules of the operator's making: bindings to the chart's ClusterRoles only.
     assert crds.kubectl("get", "roles", "-n", name, "-o", "name").stdout.strip() == ""
     labels = crds.get("namespace", name)["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # The level the operator was configured with: restricted by default, privileged where it mounts a host lake.
+    assert labels["pod-security.kubernetes.io/enforce"] == (operator.pod_security_level if operator else "restricted")
     assert labels["datamesh.dev/domain"] == name
     binding = crds.get("rolebinding", "datamesh:team", name)
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",

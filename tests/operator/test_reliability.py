@@ -40,6 +40,8 @@ def noop_operator(crds: Cluster, operator: Operator | None, tmp_path: Path) -> I
 
 def _mesh(crds: Cluster, operator: Operator, tmp_path: Path, count: int) -> tuple[str, list[str]]:
     name = unique("rel")
+    # No-op builds read nothing, but a Delta input must exist to be mounted (hostPath type Directory).
+    (tmp_path / "raw").mkdir(exist_ok=True)
     domain = domain_manifest(name, tmp_path, sources=[{"name": "raw.events", "location": str(tmp_path / "raw")}])
     apply_and_wait_domain(crds, domain, operator)
     products = [f"p{i:02d}" for i in range(count)]
