@@ -114,6 +114,13 @@ WEBHOOK_HOST = _declare(
     "Host name or IP the API server calls the webhook at (its certificate's name).",
     "operator",
 )
+WEBHOOK_SERVICE = _declare(
+    "WEBHOOK_SERVICE",
+    "",
+    "`NAMESPACE/NAME` of the Service in front of the webhook: the API server is then pointed at the Service (it "
+    "resolves it itself, no cluster DNS needed) instead of `https://WEBHOOK_HOST:PORT`; the chart sets it.",
+    "operator",
+)
 WEBHOOK_CERT_DIR = _declare(
     "WEBHOOK_CERT_DIR",
     ".datamesh/webhook",

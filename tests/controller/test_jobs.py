@@ -189,9 +189,10 @@ def test_executor_pods_get_the_drivers_mounts_and_confinement_from_a_template() 
     template = json.loads(env[EXECUTOR_TEMPLATE_ENV]["value"])
     (executor,) = template["spec"]["containers"]
     assert executor["name"] == "executor" and executor["securityContext"] == build["securityContext"]
-    # The same table mounts (the input read-only, the output read-write), scratch and home; not the lake root,
-    # which only the driver's init container mounts to create the output folder.
-    assert executor["volumeMounts"] == build["volumeMounts"]
+    # The same table mounts (the input read-only, the output read-write) and home; not the lake root, which only
+    # the driver's init container mounts to create the output folder, nor /tmp, where Spark mounts its own.
+    assert executor["volumeMounts"] == [m for m in build["volumeMounts"] if m["mountPath"] != "/tmp"]
+    assert len(executor["volumeMounts"]) == len(build["volumeMounts"]) - 1
     assert "lake-root" not in {v["name"] for v in template["spec"]["volumes"]}
     assert {v["name"] for v in template["spec"]["volumes"]} == {m["name"] for m in executor["volumeMounts"]}
     assert template["spec"]["automountServiceAccountToken"] is False
@@ -319,3 +320,13 @@ def test_a_job_never_routes_the_operators_secret_or_another_domains() -> None:
     request.inputs = [_input("/x", domain="marketing", secret_options=[ref])]
     with pytest.raises(ValueError, match="domain marketing"):
         secret_env(request, domain, OperatorConfig())
+
+
+def test_the_webhook_service_reference_is_namespace_slash_name() -> None:
+    from datamesh.controller.handlers import parse_service
+
+    assert parse_service("") is None
+    assert parse_service("datamesh-system/dm-webhook") == ("datamesh-system", "dm-webhook")
+    for bad in ("just-a-name", "/name", "ns/", "a/b/c"):
+        with pytest.raises(ValueError, match="NAMESPACE/NAME"):
+            parse_service(bad)

@@ -57,6 +57,7 @@ class OperatorConfig:
     webhook_port: int = field(default_factory=lambda: int(env.WEBHOOK_PORT.get()))
     webhook_addr: str = field(default_factory=env.WEBHOOK_ADDR.get)
     webhook_host: str = field(default_factory=env.WEBHOOK_HOST.get)
+    webhook_service: str = field(default_factory=env.WEBHOOK_SERVICE.get)
     webhook_cert_dir: str = field(default_factory=env.WEBHOOK_CERT_DIR.get)
     namespace: str = field(
         default_factory=lambda: env.NAMESPACE.get() or os.environ.get("POD_NAMESPACE", "") or "datamesh-system"

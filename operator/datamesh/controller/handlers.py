@@ -6,6 +6,8 @@ This is the only module that uses kopf's decorators. Run it with `datamesh opera
 from __future__ import annotations
 
 import logging
+import urllib.parse
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +91,41 @@ async def configure(
     logger.info("datamesh operator started with %d reconcile workers", config.workers)
 
 
+def parse_service(text: str) -> tuple[str, str] | None:
+    """`NAMESPACE/NAME` (DATAMESH_WEBHOOK_SERVICE) or None when empty; anything else is refused."""
+    if not text:
+        return None
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise ValueError(f"DATAMESH_WEBHOOK_SERVICE={text!r}: expected NAMESPACE/NAME")
+    return namespace, name
+
+
+class ServiceWebhookServer(kopf.WebhookServer):
+    """kopf's webhook server, registered by Service reference when one is given.
+
+    kopf registers `https://HOST:PORT/...`, which the API server must resolve: in most clusters it cannot resolve
+    `*.svc` names (it does not use cluster DNS). A `service` reference it resolves itself (kopf supports both)."""
+
+    def __init__(self, *, service: tuple[str, str] | None, **options: Any) -> None:
+        super().__init__(**options)
+        self.service = service
+
+    async def __call__(self, fn: Any) -> AsyncIterator[Any]:
+        async for client_config in super().__call__(fn):
+            if self.service is not None and "url" in client_config:
+                url = urllib.parse.urlsplit(str(client_config.pop("url")))
+                namespace, name = self.service
+                reference: Any = {"namespace": namespace, "name": name, "port": url.port or 443,
+                                  "path": url.path.rstrip("/")}  # fmt: skip
+                client_config["service"] = reference
+            yield client_config
+
+
 def _serve_admission(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     certs = webhook_certs.ensure(Path(config.webhook_cert_dir), [config.webhook_host, "localhost"])
-    settings.admission.server = kopf.WebhookServer(
+    settings.admission.server = ServiceWebhookServer(
+        service=parse_service(config.webhook_service),
         addr=config.webhook_addr,
         port=config.webhook_port,
         host=config.webhook_host,

@@ -231,7 +231,11 @@ def _secret_ref(env: str, secret: str, key: str) -> dict[str, Any]:
 
 
 def executor_template(storage: _Storage, container_security: dict[str, Any]) -> dict[str, Any]:
-    """The pod template of Spark's executor pods (spark.kubernetes.executor.podTemplateFile)."""
+    """The pod template of Spark's executor pods (spark.kubernetes.executor.podTemplateFile).
+
+    Not the scratch folder: Spark mounts an emptyDir of its own at the driver's local dir (SCRATCH) in executors."""
+    mounts = [m for m in storage.mounts if m["mountPath"] != SCRATCH]
+    names = {m["name"] for m in mounts}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -246,9 +250,9 @@ def executor_template(storage: _Storage, container_security: dict[str, Any]) -> 
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "containers": [
-                {"name": EXECUTOR_CONTAINER, "securityContext": container_security, "volumeMounts": storage.mounts}
+                {"name": EXECUTOR_CONTAINER, "securityContext": container_security, "volumeMounts": mounts}
             ],
-            "volumes": list(storage.volumes),
+            "volumes": [v for v in storage.volumes if v["name"] in names],
         },
     }
 
