@@ -209,7 +209,9 @@ def admit_policy(body: kopf.Body, **kwargs: Any) -> None:
 if OperatorConfig().webhook_port:
     for _plural, _handler in (("dataproducts", admit_product), ("domains", admit_domain),
                               ("governancepolicies", admit_policy)):  # fmt: skip
-        kopf.on.validate(GROUP, VERSION, _plural, operations=["CREATE", "UPDATE"], ignore_failures=True)(_handler)
+        # The id is the webhook's URL path: RFC 1123 segments (no `_`), as a Service reference's path requires.
+        kopf.on.validate(GROUP, VERSION, _plural, id=_handler.__name__.replace("_", "-"),
+                         operations=["CREATE", "UPDATE"], ignore_failures=True)(_handler)  # fmt: skip
 
 
 def _old(kwargs: dict[str, Any]) -> dict[str, Any] | None:
