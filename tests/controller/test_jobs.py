@@ -330,3 +330,32 @@ def test_the_webhook_service_reference_is_namespace_slash_name() -> None:
     for bad in ("just-a-name", "/name", "ns/", "a/b/c"):
         with pytest.raises(ValueError, match="NAMESPACE/NAME"):
             parse_service(bad)
+
+
+def test_host_lake_paths_are_checked_where_the_lake_is_visible(tmp_path: Path) -> None:
+    from datamesh.controller.jobs import HostPathRefused
+
+    product, domain = _example()
+    lake = tmp_path / "lake"
+    (lake / "sales/bronze/customers").mkdir(parents=True)
+    (lake / "sales/bronze/one.csv").write_text("a\n1\n")
+    (lake / "marketing/gold/victim").mkdir(parents=True)
+    config = OperatorConfig(lake_host_path=str(lake))
+    inputs = [_input(str(lake / "sales/bronze/customers"), "parquet"),
+              _input(str(lake / "sales/bronze/one.csv"), "csv"),
+              _input(str(lake / "sales/bronze/absent"), "parquet")]  # fmt: skip
+    pod = _pod(_job(product, domain, inputs, str(lake / "sales/gold/p"), config))
+    volumes = {v["name"]: v.get("hostPath") for v in pod["volumes"]}
+    paths = {hp["path"]: hp.get("type") for hp in volumes.values() if hp}
+    assert paths[str(lake / "sales/bronze/customers")] == "Directory"
+    assert paths[str(lake / "sales/bronze/one.csv")] == "File"
+    # A missing input is not mounted (the runtime would create it in the lake): the build reports it missing.
+    assert str(lake / "sales/bronze/absent") not in paths
+    # A symlink anywhere on the way is refused before any pod exists: the runtime would follow it.
+    (lake / "sales/gold").mkdir(parents=True)
+    (lake / "sales/gold/sneaky").symlink_to(lake / "marketing/gold/victim", target_is_directory=True)
+    with pytest.raises(HostPathRefused, match="symbolic link"):
+        _job(product, domain, [], str(lake / "sales/gold/sneaky"), config)
+    (lake / "sales/bronze/linked").symlink_to(lake / "marketing/gold/victim", target_is_directory=True)
+    with pytest.raises(HostPathRefused, match="symbolic link"):
+        _job(product, domain, [_input(str(lake / "sales/bronze/linked"))], str(lake / "sales/gold/p"), config)

@@ -160,6 +160,24 @@ def _inside(path: str, root: str) -> str | None:
     return normal
 
 
+class HostPathRefused(ValueError):
+    """A host-lake location that resolves elsewhere through a symbolic link: mounted, it would hand the build pod
+    whatever the link points at (the runtime follows it), another domain's table included."""
+
+
+def _host_state(path: str, root: str) -> str:
+    """`dir`, `file` or `missing` for a path of the host lake as this process sees it, `unknown` when the lake is
+    not visible here (an operator without `storage.mountInOperator`). Raises HostPathRefused on a symlink."""
+    if not os.path.isdir(root):
+        return "unknown"
+    expected = os.path.join(os.path.realpath(root), os.path.relpath(path, root))
+    if os.path.lexists(path) and os.path.realpath(path) != expected:
+        raise HostPathRefused(f"{path}: a symbolic link on the way; refused rather than mounted")
+    if os.path.isdir(path):
+        return "dir"
+    return "file" if os.path.isfile(path) else "missing"
+
+
 def _local(location: str) -> str | None:
     return local_path(location) if location and is_local(location) else None
 
@@ -192,11 +210,20 @@ def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig
             if storage.add(None, mount) and claim not in storage.volumes:
                 storage.volumes.append(claim)
         elif in_lake is not None:
+            state = _host_state(in_lake, root)
+            if item is not None and state == "missing":
+                # Not mounted: the build reports the input missing. A hostPath the runtime cannot find is created
+                # by it (an empty folder in the lake) or holds the pod in ContainerCreating.
+                continue
             name = "lake-output" if item is None else f"lake-input-{len(storage.mounts)}"
             # No type check for the output: it may not exist yet, and a folder the kubelet created would belong
             # to root; the init container creates it as the build's user. A Delta input is a folder that must
-            # exist; a file source may be a single file.
-            kind = "Directory" if item is not None and item.format == "delta" else ""
+            # exist; a file source may be a single file (its type is checked when the lake is visible here).
+            kind = {"dir": "Directory", "file": "File"}.get(state, "")
+            if item is not None and item.format == "delta":
+                kind = "Directory"
+            if item is None:
+                kind = ""
             host_path = {"path": in_lake, **({"type": kind} if kind else {})}
             mount = {"name": name, "mountPath": in_lake, "readOnly": read_only}
             if storage.add({"name": name, "hostPath": host_path}, mount) and item is None:

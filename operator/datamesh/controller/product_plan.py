@@ -22,7 +22,7 @@ from datamesh.api.entrypoints import entry_point_problems
 from datamesh.controller import conditions as cond
 from datamesh.controller import scheduling
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.jobs import build_job, job_name
+from datamesh.controller.jobs import HostPathRefused, build_job, job_name
 from datamesh.mesh.contract import BuildRequest, BuildResult
 from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
 from datamesh.mesh.world import World
@@ -401,17 +401,27 @@ def _launch(
         no_op=config.noop_builds,
         product_uid=str(product.metadata.get("uid", "")),
     )
-    plan.create_job = build_job(
-        product,
-        domain,
-        request,
-        name=name,
-        trigger=trigger.kind,
-        token=trigger.token,
-        attempt=trigger.attempt,
-        upstream_versions=resolution.upstream_versions,
-        config=config,
-    )
+    try:
+        plan.create_job = build_job(
+            product,
+            domain,
+            request,
+            name=name,
+            trigger=trigger.kind,
+            token=trigger.token,
+            attempt=trigger.attempt,
+            upstream_versions=resolution.upstream_versions,
+            config=config,
+        )
+    except HostPathRefused as refusal:
+        # Refused before any pod exists: the runtime would have followed the link.
+        status.last_build = BuildInfo(
+            job=name, trigger=trigger.kind, run_id=request.run_id, started_at=now, finished_at=now,
+            duration_seconds=0.0, outcome="Failed", reason=reasons.LOCATION_REFUSED, message=str(refusal)[:4096],
+            attempt=trigger.attempt, generation=generation, token=trigger.token,
+        )  # fmt: skip
+        plan.events.append(Event("Warning", reasons.LOCATION_REFUSED, str(refusal)))
+        return
     status.last_build = BuildInfo(
         job=name,
         trigger=trigger.kind,
