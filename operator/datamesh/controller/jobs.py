@@ -172,7 +172,7 @@ def _host_state(path: str, root: str) -> str:
         return "unknown"
     expected = os.path.join(os.path.realpath(root), os.path.relpath(path, root))
     if os.path.lexists(path) and os.path.realpath(path) != expected:
-        raise HostPathRefused(f"{path}: a symbolic link on the way; refused rather than mounted")
+        raise HostPathRefused(f"{path}: a symlink (symbolic link) on the way; refused rather than mounted")
     if os.path.isdir(path):
         return "dir"
     return "file" if os.path.isfile(path) else "missing"
