@@ -257,6 +257,17 @@ def _secret_ref(env: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
 
 
+def pod_security_context() -> dict[str, Any]:
+    """The pod-level context of build and executor pods: uid/gid 1000, volumes group-owned by it, RuntimeDefault."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": BUILD_UID,
+        "runAsGroup": BUILD_UID,
+        "fsGroup": BUILD_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def executor_template(storage: _Storage, container_security: dict[str, Any]) -> dict[str, Any]:
     """The pod template of Spark's executor pods (spark.kubernetes.executor.podTemplateFile).
 
@@ -269,13 +280,7 @@ def executor_template(storage: _Storage, container_security: dict[str, Any]) -> 
         "spec": {
             # Executors talk to the driver, never to the API server.
             "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": BUILD_UID,
-                "runAsGroup": BUILD_UID,
-                "fsGroup": BUILD_UID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": pod_security_context(),
             "containers": [
                 {"name": EXECUTOR_CONTAINER, "securityContext": container_security, "volumeMounts": mounts}
             ],
@@ -377,13 +382,7 @@ def build_job(
         # Spark on Kubernetes needs the token to start executor pods; a local-mode build talks to no API.
         "automountServiceAccountToken": executor_count(product, domain) > 0,
         "restartPolicy": "Never",
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": BUILD_UID,
-            "runAsGroup": BUILD_UID,
-            "fsGroup": BUILD_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         "containers": [
             {
                 "name": "build",
