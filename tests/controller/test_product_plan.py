@@ -34,6 +34,12 @@ def status_of(plan: ProductPlan, type_: str) -> tuple[str, str]:
     return found.status, found.reason
 
 
+def status_of_status(status: object, type_: str) -> tuple[str, str]:
+    found = cond.find(status.conditions, type_)  # type: ignore[attr-defined]
+    assert found is not None, type_
+    return found.status, found.reason
+
+
 def finished(
     name: str, result: BuildResult | None, *, token: str = "spec:g1", attempt: int = 1, **kw: object
 ) -> JobView:
@@ -238,6 +244,41 @@ def test_manual_rebuild_annotation_is_served_once(world: World) -> None:
     plan = plan_product(product, world, [], T0 + timedelta(minutes=3), CONFIG)
     assert plan.create_job is not None and plan.create_job["metadata"]["labels"]["datamesh.dev/trigger"] == "manual"
     assert plan.status.handled_rebuild_request == "please"
+
+
+def test_a_rebuild_of_the_published_generation_keeps_the_product_ready(world: World) -> None:
+    product = c360(world)
+    publish_once(product, world)
+    assert product.status is not None and product.status.published_generation == 1
+    product.metadata["annotations"] = {"datamesh.dev/rebuild": "refresh"}
+    rebuilding = plan_product(product, world, [], T0 + timedelta(minutes=3), CONFIG)
+    assert rebuilding.create_job is not None
+    assert status_of(rebuilding, "Built") == ("True", "Published")
+    assert status_of(rebuilding, "Ready") == ("True", "Ready")
+    built = cond.find(rebuilding.status.conditions, "Built")
+    assert built is not None and "rebuild" in built.message and "running" in built.message
+    # A new spec is another matter: what is published is not what was asked for, so Ready waits for it.
+    product.status = rebuilding.status
+    product.metadata["generation"] = 2
+    changed = plan_product(product, world, [], T0 + timedelta(minutes=4), CONFIG)
+    assert status_of(changed, "Built") == ("Unknown", "Building")
+    assert status_of(changed, "Ready")[0] == "Unknown"
+
+
+def test_a_rebuild_after_a_failed_one_shows_building(world: World) -> None:
+    product = c360(world)
+    publish_once(product, world)
+    product.metadata["annotations"] = {"datamesh.dev/rebuild": "refresh"}
+    product.status = plan_product(product, world, [], T0 + timedelta(minutes=3), CONFIG).status
+    launched = product.status.last_build
+    assert launched is not None
+    lost = finished(launched.job, None, token=launched.token, failure_reason="DeadlineExceeded")
+    product.status = plan_product(product, world, [lost], T0 + timedelta(minutes=4), CONFIG).status
+    assert status_of_status(product.status, "Built") == ("False", "DeadlineExceeded")
+    product.metadata["annotations"] = {"datamesh.dev/rebuild": "again"}
+    retry = plan_product(product, world, [lost], T0 + timedelta(minutes=10), CONFIG)
+    assert retry.create_job is not None
+    assert status_of(retry, "Built") == ("Unknown", "Building")
 
 
 def test_data_goes_stale_without_any_event(world: World) -> None:

@@ -481,6 +481,8 @@ class DataProductStatus(ApiModel):
     """Rows in the published table."""
     table_version: int | None = None
     """Delta table version currently published."""
+    published_generation: int | None = None
+    """The metadata.generation the published data was built from."""
     data_updated_at: datetime | None = None
     """When the published data was last refreshed."""
     location: str | None = None

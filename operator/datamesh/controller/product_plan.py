@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from datamesh import placement
 from datamesh.api import DataProduct, reasons
+from datamesh.api.common import Condition
 from datamesh.api.dataproduct import BuildInfo, DataProductStatus
 from datamesh.api.durations import format_duration
 from datamesh.api.entrypoints import entry_point_problems
@@ -149,7 +150,7 @@ def plan_product(
             cond.Desired(reasons.INPUTS_READY, "False", resolution.problem_reason or "", resolution.problem_message)
         )
 
-    desired.extend(_build_conditions(product, status, running))
+    desired.extend(_build_conditions(product, status, running, old.conditions))
     fresh = _freshness(product, status, now, plan)
     desired.append(fresh)
     old_fresh = cond.find(old.conditions, reasons.FRESH)
@@ -176,7 +177,7 @@ def plan_product(
         trigger = _choose_trigger(product, status, resolution.upstream_versions, world, now, config, plan)
         if trigger is not None:
             _launch(product, world, status, trigger, resolution, generation, now, config, plan)
-            replaced = {c.type: c for c in _build_conditions(product, status, running=True)}
+            replaced = {c.type: c for c in _build_conditions(product, status, True, old.conditions)}
             desired = [replaced.get(d.type, d) for d in desired]
     elif running is not None:
         plan.wake(30)  # look at the pod again: a build stuck Pending is failed after pending_timeout_seconds
@@ -246,7 +247,30 @@ def _validate(product: DataProduct, world: World, config: OperatorConfig) -> con
     return cond.Desired(reasons.VALIDATED, "True", "Valid", "the contract is valid")
 
 
-def _build_conditions(product: DataProduct, status: DataProductStatus, running: object) -> list[cond.Desired]:
+def _serving_while_rebuilding(
+    product: DataProduct, status: DataProductStatus, previous: Sequence[Condition]
+) -> list[cond.Desired] | None:
+    """Built and QualityPassed as they stood, while a rebuild of the generation already published runs (schedule,
+    upstream or manual): consumers keep reading the published version, so Ready must not flap to Unknown on every
+    refresh (a product whose SLA-derived schedule rebuilds it continuously would never be Ready). A new spec, or
+    a rebuild after a failure, still shows Building: what is published then is not what was asked for."""
+    generation = int(product.metadata.get("generation") or 0)
+    if status.table_version is None or status.published_generation != generation or status.last_build is None:
+        return None
+    built = cond.find(previous, reasons.BUILT)
+    quality = cond.find(previous, reasons.QUALITY_PASSED)
+    if built is None or quality is None or built.status != "True" or quality.status != "True":
+        return None
+    message = f"version {status.table_version}, {status.row_count} rows; rebuild {status.last_build.job} running"
+    return [
+        cond.Desired(reasons.BUILT, "True", built.reason, message),
+        cond.Desired(reasons.QUALITY_PASSED, "True", quality.reason, quality.message),
+    ]
+
+
+def _build_conditions(
+    product: DataProduct, status: DataProductStatus, running: object, previous: Sequence[Condition] = ()
+) -> list[cond.Desired]:
     last = status.last_build
     if product.spec.transform is None:
         return [
@@ -255,6 +279,9 @@ def _build_conditions(product: DataProduct, status: DataProductStatus, running: 
         ]
     finished = last is not None and last.outcome not in (None, "Running")
     if not finished or last is None:
+        serving = _serving_while_rebuilding(product, status, previous) if running else None
+        if serving is not None:
+            return serving
         reason = reasons.BUILDING if running else reasons.PENDING
         message = f"build {last.job} running" if running and last else "waiting for the first build"
         return [
@@ -496,6 +523,7 @@ def _fold_result(
     if result.published:
         status.row_count = result.row_count
         status.table_version = result.table_version
+        status.published_generation = job.generation
         status.data_updated_at = result.data_updated_at or finished
         status.location = result.location or status.location
         status.upstream_versions = dict(job.upstream_versions)
