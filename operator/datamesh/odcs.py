@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from datamesh.api import API_VERSION, DataProduct
 from datamesh.api.common import DNS_LABEL_PATTERN
-from datamesh.api.dataproduct import Column, Output, QualityCheck
+from datamesh.api.dataproduct import SPARK_TYPE_PATTERN, Column, Output, QualityCheck
 from datamesh.manifests import Problem, format_location, problems_of
 
 ODCS_API_VERSION = "v3.2.0"
@@ -215,8 +215,8 @@ def _server(output: Output, resolved: str | None) -> dict[str, Any]:
     custom: list[dict[str, Any]] = []
     location = output.location or resolved
     if output.format == "rest":
-        if output.endpoint is not None:
-            server |= {"type": "api", "location": output.endpoint}
+        if output.endpoint is not None:  # an ODCS api server has no format: api says rest already
+            server = {"server": output.name, "type": "api", "location": output.endpoint}
         else:
             server["type"] = "custom"
         if output.location is not None:
@@ -254,6 +254,7 @@ def roles_of(product: DataProduct) -> list[dict[str, Any]]:
 def to_odcs(product: DataProduct, *, location: str | None = None) -> dict[str, Any]:
     """The product's contract as an ODCS v3 document (a plain dict, checked against the ODCS models). `location`
     is where the operator publishes the first delta output (status.location), shown when the spec leaves it out."""
+    product = contract_of(product)
     spec = product.spec
     table = table_name(product)
     checks: dict[str | None, list[dict[str, Any]]] = {}
@@ -415,9 +416,7 @@ class _Reader:
     def column(self, index: int, prop: Any, where: str) -> dict[str, Any]:
         custom = _customs(prop.customProperties, f"{where}.", _local(("pii",)))
         physical = (prop.physicalType or "").strip().lower()
-        spark = (
-            physical if _LOGICAL_TYPES.get(physical.split("(")[0]) else _SPARK_OF_LOGICAL.get(prop.logicalType or "")
-        )
+        spark = physical if re.match(SPARK_TYPE_PATTERN, physical) else _SPARK_OF_LOGICAL.get(prop.logicalType or "")
         if spark is None:
             raise _refuse(f"{where}.physicalType", f"no Spark type for physicalType {prop.physicalType!r} "
                           f"and logicalType {prop.logicalType!r}")  # fmt: skip
@@ -593,10 +592,10 @@ def _sla(reader: _Reader, spec: dict[str, Any], table: str) -> None:
     spec["sla"] = sla
 
 
-def _header(reader: _Reader, top: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _header(reader: _Reader, top: dict[str, Any], name: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """metadata and the spec's scalar fields: name, domain, owner, description, version, tags, our extras."""
     contract = reader.contract
-    name = contract.name or ""
+    name = name or contract.name or ""
     if not (re.match(DNS_LABEL_PATTERN, name) and len(name) <= 40):
         raise _refuse("name", f"{name!r} is not a DataProduct name (a DNS label of at most 40 characters)")
     if contract.domain is None:
@@ -643,15 +642,16 @@ def _quality_checks(reader: _Reader, table: Any) -> list[dict[str, Any]]:
     return [check for _, _, check in ordered]
 
 
-def from_odcs(body: Mapping[str, Any]) -> Imported:
-    """An ODCS v3 document as a validated DataProduct, or OdcsRefused naming the fields."""
+def from_odcs(body: Mapping[str, Any], *, name: str | None = None) -> Imported:
+    """An ODCS v3 document as a validated DataProduct, or OdcsRefused naming the fields. `name` replaces the
+    document's `name` as the product's name (other tools' names are often titles, not DNS labels)."""
     version = body.get("apiVersion")
     if not (isinstance(version, str) and _ODCS_VERSION.match(version)) or body.get("kind") != ODCS_KIND:
         raise _refuse("apiVersion", f"expected an ODCS v3 document (apiVersion v3.x.y, kind {ODCS_KIND})")
     reader = _Reader(validate_odcs(body))
     contract = reader.contract
     top = _customs(contract.customProperties, "", _TOP_KEYS)
-    metadata, spec = _header(reader, top)
+    metadata, spec = _header(reader, top, name)
     objects = contract.schema_ or []
     if len(objects) != 1:
         raise _refuse("schema", f"a DataProduct publishes one table: expected one schema object, found {len(objects)}")
@@ -665,11 +665,10 @@ def from_odcs(body: Mapping[str, Any]) -> Imported:
     reader.origins |= {f"spec.outputs[{i}]": f"servers[{i}]" for i in range(len(spec["outputs"]))}
     reader.origins["spec.outputs"] = "servers"
     product = _validated(reader, {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": metadata, "spec": spec})
-    if "governance" in top and contract.roles is not None:
-        written = [r.model_dump(exclude_none=True) for r in contract.roles]
-        if written != roles_of(product):
+    written = [r.model_dump(exclude_none=True) for r in contract.roles or []]
+    if contract.roles is not None and written != roles_of(product):
+        if "governance" in top:
             raise _refuse("roles", f"differ from customProperties[{VENDOR}governance] (roles are derived from it)")
-    elif contract.roles:
         reader.notes.append("roles: grant nothing by themselves; access is the default (domain-internal)")
     return Imported(product, reader.notes)
 
@@ -682,7 +681,12 @@ def _validated(reader: _Reader, body: dict[str, Any]) -> DataProduct:
         for item in error.errors():
             path = format_location(tuple(item["loc"]))
             message = item["msg"].removeprefix("Value error, ")
-            problems.append(Problem(_origin(reader.origins, path), message))
+            where = _origin(reader.origins, path)
+            if path == "spec":  # a rule across fields: its message may start with the field it is about
+                candidate = f"spec.{message.split(' ', 1)[0]}"
+                found = _origin(reader.origins, candidate)
+                where = found if found != candidate else where
+            problems.append(Problem(where, message))
         raise OdcsRefused(problems) from None
 
 

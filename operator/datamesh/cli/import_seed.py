@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sql", metavar="FILE", help="add a SQL transform read from FILE")
     group.add_argument("--python", metavar="MODULE:FUNCTION", help="add a Python entry-point transform")
     parser.add_argument("--namespace", help="set metadata.namespace (default: the domain's namespace)")
+    parser.add_argument("--name", help="ODCS only: the product's name, when the contract's `name` is not a DNS label")
 
 
 def _with(product: DataProduct, transform: Transform | None, namespace: str | None) -> DataProduct:
@@ -51,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
         elif args.python:
             transform = Transform(python=args.python)
         if odcs.is_odcs(document):
-            imported = odcs.from_odcs(document)
+            imported = odcs.from_odcs(document, name=args.name)
             for note in imported.notes:
                 print(f"note: {note}", file=sys.stderr)
             product = _with(imported.product, transform, args.namespace)
         else:
+            if args.name:
+                raise ImportError_("--name applies to ODCS contracts; the seed's format names the product itself")
             product = convert(document, transform=transform, namespace=args.namespace)
     except ValidationError as error:
         for problem in problems_of(error):
