@@ -20,6 +20,7 @@ from datamesh import odcs
 from datamesh.api import DataProduct
 from datamesh.manifests import load_mesh
 from datamesh.seed_import import convert
+from tests.conftest import Cluster
 from tests.requirements import missing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -397,3 +398,27 @@ def test_prose_only_sla_entries_are_noted_not_carried() -> None:
         "3 y", "txn_ref_dt",
     )  # fmt: skip
     assert any("generalAvailability" in note for note in imported.notes)
+
+
+def test_export_from_the_cluster_is_the_applied_contract(crds: Cluster, namespace: str, tmp_path: Path) -> None:
+    body = PRODUCTS["example:customer-360"].model_dump(by_alias=True, exclude_none=True, mode="json")
+    body["metadata"] = {**body["metadata"], "namespace": namespace}
+    crds.apply(body)
+    # status.location is what the operator writes once it knows where the table lives.
+    crds.kubectl("patch", "dataproduct", "customer-360", "-n", namespace, "--subresource=status", "--type=merge",
+                 "-p", json.dumps({"status": {"location": "/lake/sales/gold/customer-360"}}))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "datamesh.cli.main", "export", "--format", "odcs", "-n", namespace, "customer-360",
+         "-o", str(tmp_path / "c.yaml")],
+        capture_output=True, text=True, env=crds.env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = odcs.load_text((tmp_path / "c.yaml").read_text())
+    assert document["id"] == f"{namespace}/customer-360"
+    assert document["servers"][0]["path"] == "/lake/sales/gold/customer-360"
+    assert odcs.from_odcs(document).product == odcs.contract_of(DataProduct.model_validate(body))
+    missing = subprocess.run(
+        [sys.executable, "-m", "datamesh.cli.main", "export", "-n", namespace, "nope"],
+        capture_output=True, text=True, env=crds.env, timeout=120,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "reading 'nope' from the cluster: Not Found" in missing.stderr

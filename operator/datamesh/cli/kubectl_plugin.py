@@ -253,12 +253,10 @@ def render_graph_dot(mesh: Mesh, domain: str | None = None) -> str:
             )
         lines.append("  }")
     edges: list[str] = []
+    missing: list[Key] = []
     for key in keys:
         product = mesh.products.get(key)
         if product is None:
-            lines.append(
-                f"  {_dot_id(label(key))} [style=dashed, label={_dot_id(label(key) + chr(10) + 'not found')}];"
-            )
             continue
         for source_domain, table in sources(product):
             node = f"source:{source_domain}:{table}"
@@ -266,6 +264,10 @@ def render_graph_dot(mesh: Mesh, domain: str | None = None) -> str:
             edges.append(f"  {_dot_id(node)} -> {_dot_id(label(key))};")
         for up in upstreams(product, mesh):
             edges.append(f"  {_dot_id(label(up))} -> {_dot_id(label(key))};")
+            if up not in mesh.products and up not in missing:
+                missing.append(up)
+    for key in missing:
+        lines.append(f"  {_dot_id(label(key))} [style=dashed, label={_dot_id(label(key) + chr(10) + 'not found')}];")
     lines += sorted(set(edges), key=edges.index)
     lines.append("}")
     return "\n".join(lines) + "\n"
