@@ -7,11 +7,12 @@ import copy
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
@@ -277,7 +278,7 @@ def _bad_pii(d: dict[str, Any]) -> None:
     d["schema"][0]["properties"][1]["customProperties"][0]["value"] = "sometimes"
 
 
-HOSTILE = {
+HOSTILE: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
     "unknown top-level field": (lambda d: d.update(owner="me"), "owner"),
     "unknown datamesh key": (lambda d: d["customProperties"].append({"property": "datamesh.dev/sudo", "value": 1}),
                              "customProperties[5]: unknown custom property 'datamesh.dev/sudo'"),
