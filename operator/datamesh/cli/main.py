@@ -13,7 +13,11 @@ from datamesh import __version__
 # `datamesh validate` does not pay for Spark or kopf imports.
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("datamesh.cli.validate", "check manifests offline; exit 1 listing every problem"),
-    "import": ("datamesh.cli.import_seed", "convert a seed-format contract into a DataProduct manifest"),
+    "import": ("datamesh.cli.import_seed", "convert a seed-format or ODCS v3 contract into a DataProduct manifest"),
+    "export": (
+        "datamesh.cli.export",
+        "write a product's contract as an ODCS v3 document (from the cluster or manifests)",
+    ),
     "crds": ("datamesh.cli.crds", "write the CRDs generated from the API models"),
     "settings": ("datamesh.cli.settings_cmd", "list every DATAMESH_* setting, or write docs/configuration.md"),
     "build": ("datamesh.cli.build", "build, check and publish a data product (--local: with a local Spark session)"),
