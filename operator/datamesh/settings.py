@@ -253,6 +253,14 @@ API_PORT = _declare("API_PORT", "8080", "Port of `datamesh api` (`--port` wins).
 API_URL = _declare(
     "API_URL", "http://127.0.0.1:8080", "Discovery API address `datamesh catalog` talks to (`--url` wins).", "CLI"
 )
+SHARING_KEY = _declare(
+    "SHARING_KEY",
+    "",
+    "Key (hex, at least 16 bytes) the API signs Delta Sharing file URLs with; replicas behind one Service need the "
+    "same key. Empty: a random key per process (URLs work only on the replica that issued them).",
+    "API",
+)
+SHARING_URL_SECONDS = _declare("SHARING_URL_SECONDS", "900", "Lifetime of a Delta Sharing file URL.", "API")
 TOKEN = _declare("TOKEN", "", "Bearer token `datamesh catalog` sends (`--token` wins; empty: the kubeconfig's).", "CLI")
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

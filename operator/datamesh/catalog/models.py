@@ -207,3 +207,19 @@ class OwnerRow(Base):
     """owner, team (a teamGroup) or reader (a readerGroup)."""
     domain_name: Mapped[str | None] = mapped_column(ForeignKey("domains.name", ondelete="CASCADE"), index=True)
     product_id: Mapped[int | None] = mapped_column(_product_fk(), index=True)
+
+
+class ShareTokenRow(Base):
+    """A Delta Sharing bearer token of a recipient (a consumer domain), kept only as its SHA-256.
+
+    What the recipient may read is not stored here: it is decided from governance at every request, so revoking a
+    grant revokes the share at once (datamesh.catalog.sharing)."""
+
+    __tablename__ = "share_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recipient: Mapped[str] = mapped_column(String(63), index=True)
+    """The consumer domain the token speaks for."""
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

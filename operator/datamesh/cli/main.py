@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("datamesh.cli.operator_cmd", "run the operator against the current kubeconfig"),
     "catalog": ("datamesh.cli.catalog", "search the data catalog and show products (through the discovery API)"),
     "api": ("datamesh.cli.api", "serve the discovery API: search, product detail, REST outputs, the mesh page"),
+    "share": ("datamesh.cli.share", "issue a Delta Sharing profile for a consumer domain (recipient)"),
 }
 
 

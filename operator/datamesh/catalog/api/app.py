@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 
 from datamesh import __version__
+from datamesh.catalog.api import sharing
 from datamesh.catalog.api.auth import TokenReviewer, kubernetes_api_client
 from datamesh.catalog.api.deps import TOKEN_COOKIE, CatalogReader, Db, request_token, review
 from datamesh.catalog.api.routes import router
@@ -34,6 +35,10 @@ class ApiSettings:
     """Seconds an accepted token's review is cached."""
     secure_cookie: bool = False
     """Mark the mesh page's token cookie Secure (when the API is served over HTTPS)."""
+    sharing_key: bytes | None = None
+    """Key signing Delta Sharing file URLs (default: $DATAMESH_SHARING_KEY, else random per process)."""
+    sharing_url_seconds: float | None = None
+    """Lifetime of a Delta Sharing file URL (default: $DATAMESH_SHARING_URL_SECONDS)."""
 
 
 def _catalog_down(_request: Request, error: Exception) -> JSONResponse:
@@ -57,6 +62,7 @@ def create_app(settings: ApiSettings | None = None, *, reviewer: TokenReviewer |
     app.state.reviewer = reviewer or TokenReviewer(kubernetes_api_client(settings.kubeconfig), ttl=settings.token_ttl)
     app.add_exception_handler(CatalogUnavailable, _catalog_down)
     app.include_router(router)
+    sharing.install(app, sharing.sharing_config(settings.sharing_key, settings.sharing_url_seconds))
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     def healthz() -> dict[str, str]:
