@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from datamesh.api import DataProduct
-from datamesh.api.dataproduct import Input, Transform
+from datamesh.api import DataProduct, GovernancePolicy
+from datamesh.api.dataproduct import Consumer, Input, Transform
 from datamesh.manifests import load_mesh
-from datamesh.mesh.lifecycle import columns_read, consumers_of
+from datamesh.mesh.lifecycle import (
+    RULES,
+    breaking_changes,
+    columns_read,
+    consumers_of,
+    contract_changes,
+    reader_access,
+    type_widens,
+)
 from datamesh.mesh.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -126,3 +137,265 @@ def test_two_inputs_on_the_same_product_add_up(base: DataProduct) -> None:
     )
     [consumer] = consumers_of([base, both], base)
     assert consumer.columns == ["customer_id", "email", "name"]
+
+
+# -------------------------------------------------------------------------------------------- breaking changes
+
+ORDERS: dict[str, Any] = {
+    "apiVersion": "datamesh.dev/v1alpha1",
+    "kind": "DataProduct",
+    "metadata": {"name": "orders", "namespace": "sales"},
+    "spec": {
+        "domain": "sales",
+        "owner": "sales@example.com",
+        "description": "Orders.",
+        "version": "1.2.0",
+        "sla": {"freshness": "1 hour", "availability": "99.9%", "qualityScore": 0.95},
+        "schema": [
+            {"name": "order_id", "type": "string", "primaryKey": True},
+            {"name": "customer_id", "type": "string"},
+            {"name": "amount", "type": "decimal(10,2)"},
+            {"name": "qty", "type": "int"},
+            {"name": "ratio", "type": "float"},
+            {"name": "placed", "type": "date"},
+            {"name": "note", "type": "string", "nullable": True},
+            {"name": "email", "type": "string", "pii": True, "classification": "PERSONAL.EMAIL"},
+            {"name": "city", "type": "string"},
+        ],
+        "inputs": [{"source": "bronze.crm.orders"}],
+        "transform": {"sql": "SELECT * FROM `bronze.crm.orders`"},
+        "outputs": [{"name": "orders", "format": "delta"}],
+        "governance": {"accessPolicy": "organization", "grants": [{"domains": ["marketing"], "pii": "clear"}]},
+    },
+}
+#: What the marketing consumer's transform reads of orders.
+READ = "SELECT order_id, amount, qty, ratio, placed, note, email FROM orders"
+
+
+def producer(edit: Callable[[dict[str, Any]], object] | None = None) -> DataProduct:
+    body = copy.deepcopy(ORDERS)
+    if edit is not None:
+        edit(body["spec"])
+    return DataProduct.model_validate(body)
+
+
+def column(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in spec["schema"] if c["name"] == name)
+
+
+def set_column(which: str, /, **fields: object) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: column(spec, which).update(fields)
+
+
+def drop_column(name: str) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: spec["schema"].remove(column(spec, name))
+
+
+def retype(
+    name: str, old: str, new: str
+) -> tuple[Callable[[dict[str, Any]], object], Callable[[dict[str, Any]], object]]:
+    return set_column(name, type=old), set_column(name, type=new)
+
+
+def both(*edits: Callable[[dict[str, Any]], object]) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: [edit(spec) for edit in edits]
+
+
+def sla(**fields: object) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: spec["sla"].update(fields)
+
+
+def governance(**fields: object) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: spec["governance"].update(fields)
+
+
+def no_edit(spec: dict[str, Any]) -> None:
+    return None
+
+
+def ver(version: str) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: spec.update(version=version)
+
+
+def add_column(nullable: bool = False) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: spec["schema"].append({"name": "x", "type": "int", "nullable": nullable})
+
+
+def pii(name: str) -> Callable[[dict[str, Any]], object]:
+    return set_column(name, pii=True, classification=f"PERSONAL.{name.upper()}")
+
+
+UNGRANTED = governance(grants=[])
+NARROW = governance(accessPolicy="domain-internal", grants=[])
+MASKED = governance(grants=[{"domains": ["marketing"], "pii": "mask"}])
+NEW_KEY = both(set_column("order_id", primaryKey=False), set_column("city", primaryKey=True))
+
+
+Edit = Callable[[dict[str, Any]], object]
+#: (case, edit of the old spec, edit of the new spec, consumer: SQL | "python" | None (no consumer) | (domain, SQL),
+#:  expected: None (accepted) or the rule refusing it)
+CORPUS: list[tuple[str, Edit, Edit, object, str | None]] = [
+    # columns removed or renamed
+    ("remove a column a consumer reads", no_edit, drop_column("amount"), READ, "field-removed"),
+    ("remove a column no consumer reads", no_edit, drop_column("city"), READ, None),
+    ("rename a column a consumer reads", no_edit, set_column("amount", name="total"), READ, "field-removed"),
+    ("remove a column under SELECT *", no_edit, drop_column("city"), "SELECT * FROM orders", "field-removed"),
+    ("remove a column under a Python transform", no_edit, drop_column("city"), "python", "field-removed"),
+    ("remove a column read, without consumers", no_edit, drop_column("amount"), None, None),
+    # types
+    ("int to bigint", no_edit, set_column("qty", type="bigint"), READ, None),
+    ("int to long (alias)", no_edit, set_column("qty", type="long"), READ, None),
+    ("int to integer (same type)", no_edit, set_column("qty", type="integer"), READ, None),
+    ("int to double", no_edit, set_column("qty", type="double"), READ, None),
+    ("int to decimal(12,2)", no_edit, set_column("qty", type="decimal(12,2)"), READ, None),
+    ("int to decimal(9,0)", no_edit, set_column("qty", type="decimal(9,0)"), READ, "type-changed"),
+    ("int to string", no_edit, set_column("qty", type="string"), READ, "type-changed"),
+    ("int to smallint", no_edit, set_column("qty", type="smallint"), READ, "type-changed"),
+    ("bigint to double", *retype("qty", "bigint", "double"), READ, "type-changed"),
+    ("float to double", no_edit, set_column("ratio", type="double"), READ, None),
+    ("double to float", *retype("ratio", "double", "float"), READ, "type-changed"),
+    ("decimal(10,2) to decimal(12,2)", no_edit, set_column("amount", type="decimal(12,2)"), READ, None),
+    ("decimal(10,2) to decimal(12,4)", no_edit, set_column("amount", type="decimal(12,4)"), READ, None),
+    ("decimal(10,2) to decimal(10,3)", no_edit, set_column("amount", type="decimal(10,3)"), READ, "type-changed"),
+    ("decimal(10,2) to decimal(10,1)", no_edit, set_column("amount", type="decimal(10,1)"), READ, "type-changed"),
+    ("date to timestamp_ntz", no_edit, set_column("placed", type="timestamp_ntz"), READ, None),
+    ("date to timestamp", no_edit, set_column("placed", type="timestamp"), READ, "type-changed"),
+    ("retype a column no consumer reads", no_edit, set_column("city", type="int"), READ, None),
+    ("retype a column read, without consumers", no_edit, set_column("qty", type="string"), None, None),
+    # nullability
+    ("nullable to required, read", no_edit, set_column("note", nullable=False), READ, "required-changed"),
+    ("nullable to required, unread", set_column("city", nullable=True), set_column("city", nullable=False), READ, None),
+    ("required to nullable", no_edit, set_column("qty", nullable=True), READ, None),
+    # additions
+    ("add a nullable column", no_edit, add_column(nullable=True), READ, None),
+    ("add a required column", no_edit, add_column(), READ, None),
+    ("change descriptions, tags and owner", no_edit, lambda s: s.update(owner="x@example.com", tags=["a"]), READ, None),
+    # primary key
+    ("change the primary key", no_edit, NEW_KEY, "SELECT note FROM orders", "key-constraint-changed"),
+    ("drop the primary key", no_edit, set_column("order_id", primaryKey=False), READ, "key-constraint-changed"),
+    ("change the primary key, without consumers", no_edit, set_column("order_id", primaryKey=False), None, None),
+    # guarantees
+    ("freshness 1 hour to 2 hours", no_edit, sla(freshness="2 hours"), READ, "freshness-loosened"),
+    ("freshness 1 hour to 30m", no_edit, sla(freshness="30m"), READ, None),
+    ("freshness 1 hour to 60m (the same)", no_edit, sla(freshness="60m"), READ, None),
+    ("freshness loosened, without consumers", no_edit, sla(freshness="1 day"), None, None),
+    ("quality score 0.95 to 0.9", no_edit, sla(qualityScore=0.9), READ, "quality-score-lowered"),
+    ("quality score 0.95 to 0.99", no_edit, sla(qualityScore=0.99), READ, None),
+    ("availability 99.9% to 99%", no_edit, sla(availability="99%"), READ, "availability-lowered"),
+    ("availability removed", no_edit, lambda s: s["sla"].pop("availability"), READ, "availability-lowered"),
+    ("availability 99.9% to 99.99%", no_edit, sla(availability="99.99%"), READ, None),
+    # access
+    ("organization to domain-internal, grant removed", no_edit, NARROW, READ, "access-narrowed"),
+    ("organization to domain-internal, grant kept", no_edit, governance(accessPolicy="domain-internal"), READ, None),
+    ("access narrowed, consumer in the same domain", no_edit, NARROW, ("sales", READ), None),
+    ("grant pii clear to mask, PII column read", no_edit, MASKED, READ, "pii-narrowed"),
+    ("grant pii clear to mask, no PII column read", no_edit, MASKED, "SELECT qty FROM orders", None),
+    ("a column read becomes PII (masked)", UNGRANTED, both(UNGRANTED, pii("note")), READ, "pii-narrowed"),
+    ("a column not read becomes PII", UNGRANTED, both(UNGRANTED, pii("city")), READ, None),
+    ("a column read becomes PII, same domain", no_edit, pii("note"), ("sales", READ), None),
+    ("a column stops being PII", no_edit, set_column("email", pii=False, classification=None), READ, None),
+    # domain
+    ("move to another domain", no_edit, lambda s: s.update(domain="marketing"), READ, "domain-changed"),
+    # versions
+    ("remove a column read, major bump", no_edit, both(drop_column("amount"), ver("2.0.0")), READ, None),
+    ("remove a column read, minor bump", no_edit, both(drop_column("amount"), ver("1.3.0")), READ, "field-removed"),
+    ("narrow access, major bump", no_edit, both(NARROW, ver("2.0.0")), READ, None),
+    ("no version to 1.0.0", lambda s: s.pop("version"), both(sla(freshness="1 day"), ver("1.0.0")), READ, None),
+    ("major version down", no_edit, both(sla(freshness="1 day"), ver("0.9.0")), READ, "freshness-loosened"),
+]  # fmt: skip
+
+
+def consumer_of(orders: DataProduct, consumer: object) -> list[Consumer]:
+    if consumer is None:
+        return []
+    domain, sql = consumer if isinstance(consumer, tuple) else ("marketing", consumer)
+    spec = copy.deepcopy(ORDERS["spec"])
+    spec.update(
+        domain=domain,
+        inputs=[{"product": "orders", "domain": "sales"}],
+        transform={"python": "pkg.mod:build"} if sql == "python" else {"sql": sql},
+    )
+    spec["governance"] = {}
+    reader = DataProduct.model_validate({**ORDERS, "metadata": {"name": "reader", "namespace": domain}, "spec": spec})
+    return consumers_of([orders, reader], orders)
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CORPUS) >= 30
+    assert {rule for *_, rule in CORPUS if rule} == {rule.id for rule in RULES}
+
+
+@pytest.mark.parametrize(("case", "old_edit", "new_edit", "consumer", "refused_by"), CORPUS, ids=[c[0] for c in CORPUS])
+def test_breaking_change_decisions(
+    case: str, old_edit: Edit, new_edit: Edit, consumer: object, refused_by: str | None
+) -> None:
+    old, new = producer(old_edit), producer(new_edit)
+    consumers = consumer_of(old, consumer)
+    assert (consumer is None) == (consumers == [])
+    breaches = breaking_changes(old, new, consumers)
+    assert [b.rule for b in breaches] == ([refused_by] if refused_by else [])
+    for breach in breaches:
+        assert breach.consumers == (consumers[0].ref,)
+        assert consumers[0].ref in str(breach)
+        if breach.column:
+            assert repr(breach.column) in str(breach)
+
+
+def test_a_breach_names_consumer_column_and_rename() -> None:
+    old = producer()
+    [breach] = breaking_changes(old, producer(set_column("amount", name="total")), consumer_of(old, READ))
+    assert str(breach) == (
+        "spec.schema[amount]: column 'amount' is removed (renamed to 'total'?) [field-removed], "
+        "but consumer marketing/reader reads column 'amount'"
+    )
+
+
+def test_contract_changes_ignore_consumers() -> None:
+    changes = contract_changes(producer(), producer(both(drop_column("city"), sla(qualityScore=0.5))))
+    assert [(c.rule.id, c.path, c.column) for c in changes] == [
+        ("field-removed", "spec.schema[city]", "city"),
+        ("quality-score-lowered", "spec.sla.qualityScore", None),
+    ]
+
+
+def test_an_access_rule_that_denies_the_consumer_breaks_it() -> None:
+    deny = GovernancePolicy.model_validate(
+        {
+            "apiVersion": "datamesh.dev/v1alpha1",
+            "kind": "GovernancePolicy",
+            "metadata": {"name": "no-marketing"},
+            "spec": {
+                "description": "Marketing may not read orders.",
+                "accessRules": [
+                    {
+                        "name": "deny",
+                        "effect": "Deny",
+                        "dnfCondition": [
+                            [{"attributeName": "principal.domain", "attributeValueIncludes": "marketing"}]
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+    old = producer()
+    consumers = consumer_of(old, READ)
+    # A policy in force denies both sides the same: nothing this change takes away.
+    assert breaking_changes(old, producer(sla(freshness="30m")), consumers, access=reader_access([deny])) == []
+    # Without the policy, the contract alone decides.
+    assert breaking_changes(old, producer(sla(freshness="30m")), consumers, access=reader_access()) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "widens"),
+    [
+        ("tinyint", "smallint", True), ("byte", "int", True), ("short", "long", True), ("int", "bigint", True),
+        ("bigint", "int", False), ("int", "float", False), ("smallint", "double", True), ("long", "double", False),
+        ("int", "decimal(10,0)", True), ("int", "decimal", True), ("bigint", "decimal(20,0)", True),
+        ("bigint", "decimal(19,0)", False), ("decimal", "decimal(11,1)", True), ("decimal(5,2)", "decimal(4,2)", False),
+        ("decimal( 5 , 2 )", "decimal(5,2)", True), ("string", "binary", False), ("boolean", "int", False),
+        ("timestamp", "timestamp_ntz", False), ("timestamp_ntz", "timestamp", False), ("date", "string", False),
+    ],
+)  # fmt: skip
+def test_type_widening(old: str, new: str, widens: bool) -> None:
+    assert type_widens(old, new) is widens
