@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from datamesh.admission import review
 from datamesh.api import DataProduct, GovernancePolicy
 from datamesh.api.dataproduct import Consumer, Input, Transform
 from datamesh.manifests import load_mesh
@@ -305,9 +306,8 @@ CORPUS: list[tuple[str, Edit, Edit, object, str | None]] = [
 ]  # fmt: skip
 
 
-def consumer_of(orders: DataProduct, consumer: object) -> list[Consumer]:
-    if consumer is None:
-        return []
+def reader_of(consumer: object) -> DataProduct:
+    """The product reading orders: SQL from marketing, "python", or (domain, SQL)."""
     domain, sql = consumer if isinstance(consumer, tuple) else ("marketing", consumer)
     spec = copy.deepcopy(ORDERS["spec"])
     spec.update(
@@ -316,8 +316,11 @@ def consumer_of(orders: DataProduct, consumer: object) -> list[Consumer]:
         transform={"python": "pkg.mod:build"} if sql == "python" else {"sql": sql},
     )
     spec["governance"] = {}
-    reader = DataProduct.model_validate({**ORDERS, "metadata": {"name": "reader", "namespace": domain}, "spec": spec})
-    return consumers_of([orders, reader], orders)
+    return DataProduct.model_validate({**ORDERS, "metadata": {"name": "reader", "namespace": domain}, "spec": spec})
+
+
+def consumer_of(orders: DataProduct, consumer: object) -> list[Consumer]:
+    return [] if consumer is None else consumers_of([orders, reader_of(consumer)], orders)
 
 
 def test_the_corpus_is_large_enough() -> None:
@@ -399,3 +402,31 @@ def test_an_access_rule_that_denies_the_consumer_breaks_it() -> None:
 )  # fmt: skip
 def test_type_widening(old: str, new: str, widens: bool) -> None:
     assert type_widens(old, new) is widens
+
+
+# ----------------------------------------------------------------------------------------------- admission
+
+
+def test_admission_refuses_a_breaking_update_naming_consumer_and_column() -> None:
+    old = producer()
+    products = [old, reader_of(READ)]
+    new = producer(drop_column("amount")).to_wire()
+    problems = review.review_product(new, old.to_wire(), [], domains={}, products=products)
+    assert problems[0] == (
+        "spec.schema[amount]: column 'amount' is removed [field-removed], but consumer marketing/reader reads column "
+        "'amount'"
+    )
+    assert "move spec.version to 2.0.0" in problems[1]
+    # Compatible, unchanged spec, a major bump, a create: admitted.
+    compatible = producer(add_column(nullable=True)).to_wire()
+    assert review.review_product(compatible, old.to_wire(), [], domains={}, products=products) == []
+    bumped = producer(both(drop_column("amount"), ver("2.0.0"))).to_wire()
+    assert review.review_product(bumped, old.to_wire(), [], domains={}, products=products) == []
+    assert review.review_product(new, None, [], domains={}, products=products) == []
+
+
+def test_admission_compares_nothing_with_a_stored_spec_the_models_refuse() -> None:
+    old = producer().to_wire()
+    old["spec"]["schema"].append(dict(old["spec"]["schema"][0]))  # a duplicate column: InvalidSpec
+    new = producer(drop_column("amount")).to_wire()
+    assert review.review_product(new, old, [], domains={}, products=[reader_of(READ)]) == []

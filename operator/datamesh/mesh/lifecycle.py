@@ -40,6 +40,7 @@ __all__ = [
     "consumers_of",
     "contract_changes",
     "is_major_bump",
+    "major_version",
     "reader_access",
     "type_widens",
 ]
@@ -59,12 +60,15 @@ def consumers_of(
     the build resolves it (mesh/resolve.py). A product is never its own consumer."""
     if isinstance(mesh, World):
         world = mesh
+        readers: Iterable[DataProduct] = world.products.reading(product.name)
     else:
-        world = World(dict(domains or {}), {(p.namespace or p.spec.domain, p.name): p for p in mesh})
+        # A plain list is scanned once rather than indexed: admission asks once per update.
+        world = World(dict(domains or {}))
+        readers = (p for p in mesh if any(item.product == product.name for item in p.spec.inputs))
     key = (product.namespace or world.namespace_of(product.spec.domain), product.name)
     known = [c.name for c in product.spec.schema_]
     found: list[Consumer] = []
-    for reader in world.products.reading(product.name):
+    for reader in readers:
         reader_key = (reader.namespace or world.namespace_of(reader.spec.domain), reader.name)
         if reader_key == key:
             continue
