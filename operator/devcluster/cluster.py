@@ -112,6 +112,9 @@ class ControlPlane:
         if self.is_running():
             _say(f"cluster already running: KUBECONFIG={self.kubeconfig}")
             return self.kubeconfig
+        if self.with_node:
+            # Before anything is cleaned up: `down` of a refused start must not touch the running node's network.
+            self.node().refuse_if_another_runs()
         self.down(quiet=True)
         # A stopped cluster starts empty: leftovers of an earlier run (objects, pods of a dead node) would make
         # tests and the demo depend on history. containerd's content store stays: it holds the imported image.

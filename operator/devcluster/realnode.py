@@ -480,10 +480,13 @@ class RealNode:
     def prepare_network(self) -> None:
         """The node's bridge and address, before anything listens on it; refused while another folder's node
         runs (both would rewrite the same KUBE-* chains)."""
+        self.refuse_if_another_runs()
+        ensure_bridge(self.spec)
+
+    def refuse_if_another_runs(self) -> None:
         other = _other_kubelet(self.spec.state_dir)
         if other:
             raise RuntimeError(f"another real node runs on this machine ({other}); stop it first (make cluster-down)")
-        ensure_bridge(self.spec)
 
     def up(self, *, server: str, cluster_pki: Path, admin_kubeconfig: Path, timeout: float = 180.0) -> None:
         spec, d = self.spec, self.spec.state_dir
@@ -533,8 +536,11 @@ class RealNode:
         for name in ("coredns", "kube-proxy", "kubelet"):
             if state.pids.get(name):
                 _stop(state.pids[name])
+        # The bridge, the KUBE-* chains and the kubepods cgroups are the machine's, not this folder's: while
+        # another folder's node runs they are its own, and tearing them down would cut that cluster off.
+        machine_is_ours = not _other_kubelet(self.spec.state_dir)
         proxy = Path(state.bin_dir) / "kube-proxy" if state.bin_dir else None
-        if proxy is not None and proxy.exists():
+        if machine_is_ours and proxy is not None and proxy.exists():
             # Removes every KUBE-* chain and rule kube-proxy wrote into the host's tables.
             subprocess.run([str(proxy), "--cleanup", "--proxy-mode=iptables"], capture_output=True, timeout=60)
         containerd = state.pids.get("containerd")
@@ -546,13 +552,14 @@ class RealNode:
                 subprocess.run([*crictl, "stopp", pod], capture_output=True)
                 subprocess.run([*crictl, "rmp", "-f", pod], capture_output=True)
             _stop(containerd)
-        self._kill_leftovers()
+        self._kill_leftovers(pod_cgroups=machine_is_ours)
         self._unmount_state()
-        for group in kubepods_cgroups():
-            with contextlib.suppress(OSError):
-                group.rmdir()
-        delete_bridge(self.spec)
-        remove_kubelet_iptables()
+        if machine_is_ours:
+            for group in kubepods_cgroups():
+                with contextlib.suppress(OSError):
+                    group.rmdir()
+            delete_bridge(self.spec)
+            remove_kubelet_iptables()
         # The kubelet links every container's log from /var/log/containers (a fixed path) into our pod-logs;
         # links left by pods it had no time to collect go, then the folders it and the shims create outside
         # the state folder, when nothing else uses them.
@@ -645,10 +652,11 @@ class RealNode:
         taints = [t.get("key", "") for t in node.get("spec", {}).get("taints") or []]
         return ready and not any(key.startswith("node.kubernetes.io/") for key in taints)
 
-    def _kill_leftovers(self) -> None:
-        """Processes still in pod cgroups, and shims still serving our socket (a killed containerd leaves them)."""
+    def _kill_leftovers(self, *, pod_cgroups: bool = True) -> None:
+        """Processes still in pod cgroups (unless another node owns them now), and shims still serving our socket
+        (a killed containerd leaves them)."""
         pids: set[int] = set()
-        for group in kubepods_cgroups():
+        for group in kubepods_cgroups() if pod_cgroups else []:
             with contextlib.suppress(OSError):
                 pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
         marker = str(self.spec.socket).encode()

@@ -196,3 +196,18 @@ print(json.dumps(found))
     assert found["kubernetes.default.svc.cluster.local"] == service_ip
     assert found["kubernetes.default"] == service_ip, "the pod's search domains come from the kubelet's clusterDNS"
     assert found["deb.debian.org"].startswith("error:"), "names beyond the cluster resolve nowhere"
+
+
+def test_a_second_cluster_is_refused_without_touching_the_running_one(
+    cluster: Cluster, namespace: str, image: str, tmp_path: Any
+) -> None:
+    if cluster.plane is None:
+        pytest.skip("the cluster is not one this machine started (KUBECONFIG)")
+    from devcluster.cluster import ControlPlane
+
+    with pytest.raises(RuntimeError, match="another real node runs"):
+        ControlPlane(tmp_path / "second").up(timeout=30)
+    # The refused start cleaned up only its own folder: the running node still runs pods on its network.
+    cluster.apply(pod("after-refusal", image, ["python3", "-c", "print('still here')"]), "-n", namespace)
+    done = wait_phase(cluster, "after-refusal", namespace, {"Succeeded", "Failed"})
+    assert done["status"]["phase"] == "Succeeded"
