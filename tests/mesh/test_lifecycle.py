@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -430,3 +431,38 @@ def test_admission_compares_nothing_with_a_stored_spec_the_models_refuse() -> No
     old["spec"]["schema"].append(dict(old["spec"]["schema"][0]))  # a duplicate column: InvalidSpec
     new = producer(drop_column("amount")).to_wire()
     assert review.review_product(new, old, [], domains={}, products=[reader_of(READ)]) == []
+
+
+# ----------------------------------------------------------------------------------------- spec.deprecation
+
+
+@pytest.mark.parametrize(
+    ("deprecation", "problem"),
+    [
+        ({"since": "2026-01-01", "sunset": "2026-06-30", "replacement": {"product": "orders-v2"}}, None),
+        ({"since": "2026-01-01", "sunset": "2026-01-01"}, None),
+        ({"since": "2026-01-01", "sunset": "2025-12-31"}, "sunset must not be before deprecation.since"),
+        ({"since": "2026-02-30", "sunset": "2026-06-30"}, "day is out of range"),
+        ({"since": "2026-1-1", "sunset": "2026-06-30"}, "should match pattern"),
+        ({"since": "2026-01-01T00:00:00Z", "sunset": "2026-06-30"}, "at most 10 characters"),
+        ({"since": 1767225600, "sunset": "2026-06-30"}, "valid string"),
+        ({"since": "2026-01-01"}, "sunset"),
+        ({"since": "2026-01-01", "sunset": "2026-06-30", "replacement": {"product": "Orders V2"}}, "pattern"),
+        ({"since": "2026-01-01", "sunset": "2026-06-30", "replacement": "orders-v2"}, "valid dictionary"),
+        ({"since": "2026-01-01", "sunset": "2026-06-30", "replacement": {"product": "orders"}}, "names the product"),
+        (
+            {"since": "2026-01-01", "sunset": "2026-06-30", "replacement": {"product": "orders", "domain": "sales"}},
+            "names the product itself",
+        ),
+        ({"since": "2026-01-01", "sunset": "2026-06-30", "replacement": {"product": "orders", "domain": "hr"}}, None),
+        ({"since": "2026-01-01", "sunset": "2026-06-30", "extra": 1}, "Extra inputs"),
+    ],
+)
+def test_deprecation_is_validated(deprecation: dict[str, Any], problem: str | None) -> None:
+    body = copy.deepcopy(ORDERS)
+    body["spec"]["deprecation"] = deprecation
+    if problem is None:
+        assert DataProduct.model_validate(body).spec.deprecation is not None
+    else:
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            DataProduct.model_validate(body)
