@@ -21,6 +21,7 @@ from datamesh.mesh.lifecycle import (
     consumers_of,
     contract_changes,
     reader_access,
+    rules_table,
     type_widens,
 )
 from datamesh.mesh.world import World
@@ -466,3 +467,8 @@ def test_deprecation_is_validated(deprecation: dict[str, Any], problem: str | No
     else:
         with pytest.raises(ValueError, match=re.escape(problem)):
             DataProduct.model_validate(body)
+
+
+def test_the_docs_list_every_rule() -> None:
+    doc = (EXAMPLES.parent / "docs" / "lifecycle.md").read_text()
+    assert rules_table() in doc

@@ -42,6 +42,7 @@ __all__ = [
     "is_major_bump",
     "major_version",
     "reader_access",
+    "rules_table",
     "type_widens",
 ]
 
@@ -175,10 +176,14 @@ REQUIRED_CHANGED = Rule(
 KEY_CHANGED = Rule(
     "key-constraint-changed", "the primary key columns change", "product", "key-constraint-changed (a warning there)"
 )
-FRESHNESS_LOOSENED = Rule("freshness-loosened", "sla.freshness grows (older data is allowed)", "product", None)
-AVAILABILITY_LOWERED = Rule("availability-lowered", "sla.availability drops or is removed", "product", None)
-QUALITY_SCORE_LOWERED = Rule("quality-score-lowered", "sla.qualityScore drops", "product", None)
-DOMAIN_CHANGED = Rule("domain-changed", "spec.domain changes (every reference to the product breaks)", "product", None)
+#: datacontract-cli reads SLA and ownership changes as metadata: reported, never breaking.
+_METADATA = "metadata-or-unknown-change (info only there)"
+FRESHNESS_LOOSENED = Rule("freshness-loosened", "sla.freshness grows (older data is allowed)", "product", _METADATA)
+AVAILABILITY_LOWERED = Rule("availability-lowered", "sla.availability drops or is removed", "product", _METADATA)
+QUALITY_SCORE_LOWERED = Rule("quality-score-lowered", "sla.qualityScore drops", "product", _METADATA)
+DOMAIN_CHANGED = Rule(
+    "domain-changed", "spec.domain changes (every reference to the product breaks)", "product", _METADATA
+)
 ACCESS_NARROWED = Rule(
     "access-narrowed", "a consumer that may read the product now may not (governance decision)", "consumer", None
 )
@@ -438,3 +443,18 @@ def type_widens(old: str, new: str) -> bool:
         new_precision, new_scale = int(new_decimal[1]), int(new_decimal[2])
         return new_scale >= scale and new_precision - new_scale >= precision - scale
     return False
+
+
+def rules_table() -> str:
+    """The rules as the Markdown table docs/lifecycle.md shows (a test keeps the two the same)."""
+    who = {
+        "column": "consumers that read the column",
+        "product": "every consumer",
+        "consumer": "each consumer, judged alone",
+    }
+    rows = [
+        "| rule | breaking when | refused if it concerns | datacontract-cli |",
+        "| --- | --- | --- | --- |",
+        *(f"| `{r.id}` | {r.catches} | {who[r.scope]} | {r.datacontract or '—'} |" for r in RULES),
+    ]
+    return "\n".join(rows) + "\n"
