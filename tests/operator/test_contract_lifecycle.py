@@ -8,10 +8,13 @@ condition and the hold are decided from the mesh as the operator's cache knows i
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import Cluster
+from tests.mesh import test_lifecycle as corpus
 from tests.operator.conftest import (
     Operator,
     apply_and_wait_domain,
@@ -145,3 +148,48 @@ def test_deprecation_warns_consumers_and_deletion_waits_for_them(
     wait_for("the hold finalizer", lambda: HOLD in finalizers(crds, "ledger", sales), operator=operator)
     crds.kubectl("annotate", "dataproduct", "ledger", "-n", sales, "datamesh.dev/force-delete=true")
     crds.kubectl("delete", "dataproduct", "ledger", "-n", sales, "--timeout=60s")
+
+
+def test_the_change_corpus_on_admission(crds: Cluster, operator: Operator | None, tmp_path: Path) -> None:
+    """Every case of the unit corpus (tests/mesh/test_lifecycle.py) through `kubectl apply` and the webhook, but
+    those that other admission rules refuse first (a Python transform needs an allowed module; a product moved to
+    another domain is in the wrong namespace)."""
+    sales, marketing = unique("lcs"), unique("lcm")
+    for domain in (sales, marketing):
+        apply_and_wait_domain(crds, domain_manifest(domain, tmp_path), operator)
+
+    def here(body: dict[str, Any]) -> dict[str, Any]:
+        # The corpus speaks of domains "sales" and "marketing"; this test's domains have unique names.
+        text = json.dumps(body).replace('"sales"', json.dumps(sales)).replace('"marketing"', json.dumps(marketing))
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+
+    cases = [c for c in corpus.CORPUS if c[3] != "python" and c[4] != "domain-changed"]
+    assert len(cases) >= 30
+    olds, news, readers = [], [], []
+    for index, (_, old_edit, new_edit, reader, _) in enumerate(cases):
+        name = f"c{index:02d}"
+        old, new = (here(corpus.producer(edit).to_wire()) for edit in (old_edit, new_edit))
+        for body in (old, new):
+            body["metadata"] = {"name": name, "namespace": sales}
+        olds.append(old)
+        news.append(new)
+        if reader is not None:
+            body = here(corpus.reader_of(reader).to_wire())
+            body["metadata"]["name"] = f"r{index:02d}"
+            body["spec"]["inputs"] = [{"product": name, "domain": sales, "alias": "orders"}]
+            readers.append(body)
+    crds.apply({"apiVersion": "v1", "kind": "List", "items": [*olds, *readers]})
+    for reader in readers:
+        upstream = reader["spec"]["inputs"][0]["product"]
+        known = functools.partial(consumers_in_status, crds, upstream, sales)
+        wait_for(f"{upstream}'s consumer known", known, operator=operator)
+    decided = []
+    for (case, *_, refused_by), new in zip(cases, news, strict=True):
+        result = crds.apply(new, check=False)
+        found = refused_by if refused_by and f"[{refused_by}]" in result.stderr else None
+        decided.append((case, "refused" if result.returncode else "admitted", found))
+        if result.returncode:
+            assert f"/r{new['metadata']['name'][1:]}" in result.stderr, result.stderr
+    expected = [(case, "refused" if rule else "admitted", rule) for case, *_, rule in cases]
+    assert decided == expected
