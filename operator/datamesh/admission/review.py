@@ -4,7 +4,8 @@ The API server's CRD schema already enforces types, enums, patterns and CEL rule
 Python knows (the full model validators: duplicate columns, cron, unknown check columns) and the
 federated governance rules in force, and where things may live (storage locations, namespaces: see
 datamesh.placement), so `kubectl apply` names every problem at once. Placement is judged against the mesh as
-the operator's cache knows it; a conflict with anything there is refused (no seniority at admission).
+the operator's cache knows it; a conflict with anything there is refused (no seniority at admission). An update
+that breaks a product reading this one is refused too, naming the consumer and the column (mesh/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datamesh import governance, placement
 from datamesh.api import DataProduct, Domain, GovernancePolicy
 from datamesh.api.entrypoints import entry_point_problems
 from datamesh.manifests import problems_of
+from datamesh.mesh import lifecycle
 
 logger = logging.getLogger(__name__)
 _P = ParamSpec("_P")
@@ -69,10 +71,38 @@ def review_product(
     except ValidationError as error:
         return [str(p) for p in problems_of(error)]
     python = product.spec.transform.python if product.spec.transform else None
+    policy_list = list(policies)
     return [
-        *(str(v) for v in governance.check_product(policies, product) if v.denies),
+        *(str(v) for v in governance.check_product(policy_list, product) if v.denies),
         *placement.product_problems(product, domains, products),
         *(entry_point_problems(python, python_modules) if python else []),
+        *(_breaking_problems(old, product, policy_list, domains, products) if old is not None else []),
+    ]
+
+
+def _breaking_problems(
+    old_body: dict[str, Any],
+    product: DataProduct,
+    policies: list[GovernancePolicy],
+    domains: Mapping[str, Domain],
+    products: Iterable[DataProduct],
+) -> list[str]:
+    """Why this update breaks a product that reads this one (docs/lifecycle.md)."""
+    try:
+        old = DataProduct.model_validate({**old_body, "status": None})
+    except ValidationError:
+        # A stored spec the current models refuse was never a contract in force (the operator marks it InvalidSpec
+        # and builds nothing from it): there is nothing to compare with, and refusing would make it unfixable.
+        return []
+    consumers = lifecycle.consumers_of(products, old, domains=domains)
+    breaches = lifecycle.breaking_changes(old, product, consumers, access=lifecycle.reader_access(policies, domains))
+    if not breaches:
+        return []
+    major = lifecycle.major_version(old) + 1
+    return [
+        *(str(b) for b in breaches),
+        f"to keep consumers working, publish the change as a new product and deprecate this one; to break them "
+        f"deliberately, move spec.version to {major}.0.0 (docs/lifecycle.md)",
     ]
 
 

@@ -93,6 +93,7 @@ DATA_PRODUCT = Kind(
             "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
         },
         {"name": "Version", "type": "integer", "priority": 1, "jsonPath": ".status.tableVersion"},
+        {"name": "Consumers", "type": "integer", "priority": 1, "jsonPath": ".status.consumerCount"},
         _AGE,
     ],
     name_rule=(

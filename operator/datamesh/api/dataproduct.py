@@ -8,10 +8,10 @@ reads familiar to people who know ODCS.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from datamesh.api import sqlcheck
 from datamesh.api.common import (
@@ -330,6 +330,54 @@ def schedule_problem(schedule: str, now: datetime) -> str | None:
     return None
 
 
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _iso_date(value: str) -> str:
+    # The pattern admits 2026-02-30; only a real calendar date may reach the sunset arithmetic.
+    date.fromisoformat(value)
+    return value
+
+
+IsoDate = Annotated[
+    str, Field(pattern=ISO_DATE_PATTERN, max_length=10, examples=["2027-01-31"]), AfterValidator(_iso_date)
+]
+"""A calendar date written YYYY-MM-DD (no time, no time zone)."""
+
+
+class ProductRef(ApiModel):
+    """Another DataProduct, named as an input names it."""
+
+    product: DnsLabel
+    """The product's name."""
+    domain: DnsLabel | None = None
+    """Its domain (default: this product's domain)."""
+
+
+class Deprecation(ApiModel):
+    """The product is on its way out: consumers are warned (a Deprecated condition and a Warning Event on each)
+    and should move to `replacement` before `sunset`."""
+
+    rules = (
+        Rule(
+            "self.sunset >= self.since",
+            "deprecation.sunset must not be before deprecation.since",
+            lambda m: m.sunset >= m.since,
+        ),
+    )
+
+    since: IsoDate
+    """When the product was deprecated, YYYY-MM-DD."""
+    sunset: IsoDate
+    """The date after which consumers must not rely on the product any more, YYYY-MM-DD."""
+    replacement: ProductRef | None = None
+    """The product consumers should read instead."""
+
+    @property
+    def sunset_date(self) -> date:
+        return date.fromisoformat(self.sunset)
+
+
 class DataProductSpec(ApiModel):
     """The data contract: what the product is, what it promises and how it is built."""
 
@@ -373,6 +421,8 @@ class DataProductSpec(ApiModel):
     """Stop scheduled and triggered rebuilds (the published data stays)."""
     deletion_policy: Literal["Retain", "Delete"] = "Retain"
     """What happens to the published data when the product is deleted."""
+    deprecation: Deprecation | None = None
+    """Deprecation notice: since, sunset and the replacement consumers should move to (docs/lifecycle.md)."""
 
     @field_validator("schema_")
     @classmethod
@@ -464,6 +514,35 @@ class BuildInfo(ApiModel):
     """What triggered it, as a stable key (deterministic Job names derive from it)."""
 
 
+ALL_COLUMNS = "*"
+"""A consumer's column list holding this reads every column (SELECT *, a Python transform, SQL that cannot be
+read column by column)."""
+
+
+class Consumer(ApiModel):
+    """A product that reads this one as an input, and the columns its transform uses."""
+
+    namespace: DnsLabel
+    name: DnsLabel
+    domain: DnsLabel
+    columns: Annotated[
+        list[Annotated[str, Field(pattern=r"^(\*|[A-Za-z_][A-Za-z0-9_]*)$", max_length=128)]], Field(max_length=501)
+    ] = Field(default_factory=list)
+    """Columns of this product the consumer's transform reads; ["*"] when it reads all of them or cannot tell."""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def reads_all(self) -> bool:
+        return ALL_COLUMNS in self.columns
+
+    def uses(self, column: str) -> bool:
+        """Whether the consumer reads `column` (Spark column names are case-insensitive)."""
+        return self.reads_all or column.lower() in {c.lower() for c in self.columns}
+
+
 class DataProductStatus(ApiModel):
     """Observed state of the product: conditions, quality and freshness of the published data."""
 
@@ -495,6 +574,10 @@ class DataProductStatus(ApiModel):
     """Table versions of the upstream products the published data was built from."""
     handled_rebuild_request: str | None = None
     """The last datamesh.dev/rebuild annotation value acted on."""
+    consumers: list[Consumer] = Field(default_factory=list)
+    """The products that read this one, with the columns they use (docs/lifecycle.md)."""
+    consumer_count: int | None = None
+    """How many products read this one (the length of consumers, for `kubectl get dp -o wide`)."""
 
 
 class DataProduct(ApiModel):
@@ -513,6 +596,9 @@ class DataProduct(ApiModel):
             raise ValueError(
                 "metadata.name must be a DNS label of at most 40 characters (it names the product's build Jobs)"
             )
+        replacement = self.spec.deprecation.replacement if self.spec.deprecation else None
+        if replacement is not None and replacement.product == name and replacement.domain in (None, self.spec.domain):
+            raise ValueError("spec.deprecation.replacement names the product itself")
         return self
 
     @property

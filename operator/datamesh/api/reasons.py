@@ -19,8 +19,10 @@ QUALITY_PASSED: Final = "QualityPassed"
 FRESH: Final = "Fresh"
 READY: Final = "Ready"
 CATALOG_SYNCED: Final = "CatalogSynced"
+#: Whether the product, or a product it reads, carries spec.deprecation (informational: not part of Ready).
+DEPRECATED: Final = "Deprecated"
 PRODUCT_SUMMARY_OF: Final = (VALIDATED, COMPLIANT, INPUTS_READY, BUILT, QUALITY_PASSED, FRESH)
-PRODUCT_CONDITIONS: Final = (*PRODUCT_SUMMARY_OF, CATALOG_SYNCED, READY)
+PRODUCT_CONDITIONS: Final = (*PRODUCT_SUMMARY_OF, CATALOG_SYNCED, DEPRECATED, READY)
 # A Domain's.
 WORKSPACE_READY: Final = "WorkspaceReady"
 #: Whether a Domain's storage can hold its products (see controller/storage.py).
@@ -49,6 +51,17 @@ DELETION_FAILED: Final = "DeletionFailed"
 #: The deletion Job (or a build's own wall) refused a location outside the domain's storage or a table that is not
 #: the product's.
 LOCATION_REFUSED: Final = "LocationRefused"
+#: The product is being deleted but other products still read it: its finalizer holds it (Ready=False, Warning Event)
+#: until they move or the datamesh.dev/force-delete annotation lets it go (docs/lifecycle.md).
+DELETION_HELD: Final = "DeletionHeld"
+
+# Deprecated's reasons (docs/lifecycle.md).
+#: This product carries spec.deprecation.
+PRODUCT_DEPRECATED: Final = "Deprecated"
+#: This product reads a product that carries spec.deprecation (a Warning Event too, when it starts).
+UPSTREAM_DEPRECATED: Final = "UpstreamDeprecated"
+#: Neither.
+NOT_DEPRECATED: Final = "NotDeprecated"
 
 #: Every reason a DataProduct condition may carry, by condition type (README's table lists the False ones).
 PRODUCT_REASONS: Final = {
@@ -77,8 +90,9 @@ PRODUCT_REASONS: Final = {
     QUALITY_PASSED: frozenset({"ChecksPassed", "QualityFailed", "NotChecked"}),
     FRESH: frozenset({"WithinSla", "Stale", "NoData"}),
     CATALOG_SYNCED: frozenset({"Synced", "CatalogUnavailable"}),
+    DEPRECATED: frozenset({PRODUCT_DEPRECATED, UPSTREAM_DEPRECATED, NOT_DEPRECATED}),
     # Ready also carries the first failing condition's reason (controller/conditions.summarize).
-    READY: frozenset({"Ready", DELETING, DELETION_FAILED}),
+    READY: frozenset({"Ready", DELETING, DELETION_FAILED, DELETION_HELD}),
 }
 
 # ------------------------------------------------------------------------------------------ Domain reasons

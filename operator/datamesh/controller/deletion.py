@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from datamesh import settings
 from datamesh.api import DataProduct, reasons
+from datamesh.api.dataproduct import Consumer
 from datamesh.api.domain import Domain
 from datamesh.controller import conditions as cond
 from datamesh.controller.config import PASSED_TO_BUILDS, OperatorConfig
@@ -203,6 +204,26 @@ def newest(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def backoff(config: OperatorConfig, attempt: int) -> float:
     return float(min(MAX_BACKOFF_SECONDS, config.retry_backoff_seconds * 2 ** max(0, attempt - 1)))
+
+
+#: A hold names at most this many readers (the rest are counted): a condition message is read by people.
+HOLD_NAMES = 20
+
+
+def plan_hold(product: DataProduct, consumers: list[Consumer]) -> cond.Desired | None:
+    """Ready=False DeletionHeld naming the products that still read `product`, or None when nothing holds its
+    deletion: no readers, or the force-delete annotation (which also keeps the table, see plan_deletion)."""
+    annotations = product.metadata.get("annotations") or {}
+    if not consumers or annotations.get(FORCE_DELETE_ANNOTATION) == "true":
+        return None
+    names = ", ".join(c.ref for c in consumers[:HOLD_NAMES])
+    if len(consumers) > HOLD_NAMES:
+        names += f" and {len(consumers) - HOLD_NAMES} more"
+    message = (
+        f"deletion held: still read by {names}; move them to another product (or delete them) first, or annotate "
+        f"{FORCE_DELETE_ANNOTATION}=true to delete it anyway and keep its published table"
+    )
+    return cond.Desired(reasons.READY, "False", reasons.DELETION_HELD, message)
 
 
 def plan_deletion(

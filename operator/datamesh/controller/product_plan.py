@@ -24,6 +24,7 @@ from datamesh.controller import conditions as cond
 from datamesh.controller import scheduling
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.jobs import HostPathRefused, build_job, job_name
+from datamesh.mesh import lifecycle
 from datamesh.mesh.contract import BuildRequest, BuildResult
 from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
 from datamesh.mesh.world import World
@@ -156,6 +157,7 @@ def plan_product(
     old_fresh = cond.find(old.conditions, reasons.FRESH)
     if old_fresh is not None and old_fresh.status == "True" and fresh.status == "False":
         plan.events.append(Event("Warning", "Stale", fresh.message))
+    desired.append(_lifecycle(product, world, old, plan, now))
 
     can_build = (
         validated.status == "True"
@@ -192,6 +194,52 @@ def plan_product(
     if validated.status == "True":
         status.observed_generation = generation
     return plan
+
+
+def _lifecycle(
+    product: DataProduct, world: World, old: DataProductStatus, plan: ProductPlan, now: datetime
+) -> cond.Desired:
+    """Who reads the product (status.consumers), and whether it or an upstream is deprecated (a Warning Event when a
+    consumer first learns of it)."""
+    plan.status.consumers = lifecycle.consumers_of(world, product)
+    plan.status.consumer_count = len(plan.status.consumers)
+    deprecated = deprecation_condition(product, world, now)
+    before = cond.find(old.conditions, reasons.DEPRECATED)
+    if deprecated.reason == reasons.UPSTREAM_DEPRECATED and (
+        before is None or (before.reason, before.message) != (deprecated.reason, deprecated.message)
+    ):
+        plan.events.append(Event("Warning", reasons.UPSTREAM_DEPRECATED, deprecated.message))
+    return deprecated
+
+
+def deprecation_condition(product: DataProduct, world: World, now: datetime) -> cond.Desired:
+    """Deprecated: True when the product carries spec.deprecation or reads a product that does (the message says
+    which, until when, and what replaces it), so every consumer learns of a deprecation where it looks."""
+    notices = []
+    for item in product.spec.inputs:
+        if item.product is None:
+            continue
+        domain = item.domain or product.spec.domain
+        upstream = world.products.get((world.namespace_of(domain), item.product))
+        if upstream is not None and upstream.spec.deprecation is not None:
+            notices.append(f"input {domain}/{item.product} {_notice(upstream, now)}")
+    if product.spec.deprecation is not None:
+        message = "; ".join([f"this product {_notice(product, now)}", *notices])
+        return cond.Desired(reasons.DEPRECATED, "True", reasons.PRODUCT_DEPRECATED, message)
+    if notices:
+        return cond.Desired(reasons.DEPRECATED, "True", reasons.UPSTREAM_DEPRECATED, "; ".join(notices))
+    return cond.Desired(reasons.DEPRECATED, "False", reasons.NOT_DEPRECATED, "")
+
+
+def _notice(product: DataProduct, now: datetime) -> str:
+    deprecation = product.spec.deprecation
+    assert deprecation is not None
+    when = "sunset passed on" if now.date() > deprecation.sunset_date else "sunset on"
+    text = f"is deprecated since {deprecation.since}, {when} {deprecation.sunset}"
+    replacement = deprecation.replacement
+    if replacement is not None:
+        text += f"; move to {replacement.domain or product.spec.domain}/{replacement.product}"
+    return text
 
 
 def run_id_for(product_uid: str, job: str) -> str:

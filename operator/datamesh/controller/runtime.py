@@ -36,6 +36,7 @@ from datamesh.controller.product_plan import (
 )
 from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
+from datamesh.mesh import lifecycle
 from datamesh.mesh.resolve import AccessDecider, allow_all, output_location
 
 logger = logging.getLogger("datamesh.controller")
@@ -50,6 +51,11 @@ FORCE_DELETE_ANNOTATION = deletion.FORCE_DELETE_ANNOTATION
 #: a metadata write each, the most expensive write of a burst. Not kopf's finalizer name: kopf removes its own
 #: finalizer from objects none of its handlers need it on.
 DATA_FINALIZER = "datamesh.dev/delete-published-data"
+#: Products that other products read carry this one too: their deletion is held while the readers remain, unless
+#: FORCE_DELETE_ANNOTATION lets them go (docs/lifecycle.md). Removed again when the last reader goes.
+HOLD_FINALIZER = "datamesh.dev/consumers"
+#: How soon a held deletion is looked at again (a reader's own change brings it back sooner).
+HOLD_RECHECK_SECONDS = 60.0
 RESULT_GRACE_SECONDS = 30
 #: A build the status says is running, whose Job no watch event has shown for this long after it was started, is
 #: looked up (GET): deleted while the operator was away, it becomes a retryable JobDeleted failure.
@@ -108,6 +114,7 @@ class Runtime:
         meta = body.get("metadata", {})
         key: ProductKey = (meta.get("namespace", ""), meta.get("name", ""))
         known = key in self.cache.product_versions
+        before = self.cache.world.products.get(key)
         if event_type == "DELETED":
             self.cache.drop_product(key)
             self.queue.forget(("dp", *key))
@@ -120,6 +127,28 @@ class Runtime:
         # A product's status change (a new version, readiness) matters to whoever reads it.
         for downstream in self.cache.world.downstream_of(*key):
             self.queue.add(("dp", downstream.namespace or "", downstream.name))
+        # And a change of what it reads matters to the products it read and reads: their status.consumers.
+        for upstream in self._upstreams_touched(before, self.cache.world.products.get(key)):
+            self.queue.add(("dp", *upstream))
+
+    def _upstreams_touched(self, before: DataProduct | None, after: DataProduct | None) -> set[ProductKey]:
+        """The products whose consumers change when `before` becomes `after` (None: absent): none unless the
+        domain, inputs or transform changed, which a status write never does."""
+        if before is after or (
+            before is not None
+            and after is not None
+            and (before.spec.domain, before.spec.inputs, before.spec.transform)
+            == (after.spec.domain, after.spec.inputs, after.spec.transform)
+        ):
+            return set()
+        world = self.cache.world
+        return {
+            (world.namespace_of(item.domain or product.spec.domain), item.product)
+            for product in (before, after)
+            if product is not None
+            for item in product.spec.inputs
+            if item.product is not None
+        }
 
     def observe_domain(self, event_type: str | None, body: dict[str, Any]) -> None:
         name = str(body.get("metadata", {}).get("name", ""))
@@ -215,9 +244,12 @@ class Runtime:
             return WORKSPACE_WAIT_SECONDS
         if product.metadata.get("deletionTimestamp"):
             return await self._finalize(key, product)
+        # The data finalizer before the first build, so no published data can ever outlive its product; the hold
+        # as soon as a reader appears, so deleting the product cannot pull the table from under it.
+        wanted = {HOLD_FINALIZER: bool(lifecycle.consumers_of(self.cache.world, product))}
         if product.spec.deletion_policy == "Delete":
-            # Before the first build, so no published data can ever outlive its product.
-            await self._set_finalizer(product.metadata, present=True)
+            wanted[DATA_FINALIZER] = True
+        await self._set_finalizers(product.metadata, wanted)
         current = now()
         views = await self._job_views(key, product, current)
         plan = plan_product(
@@ -432,25 +464,56 @@ class Runtime:
     async def _reconcile_invalid(self, body: dict[str, Any], message: str) -> None:
         meta = body.get("metadata", {})
         if meta.get("deletionTimestamp"):
-            # An unreadable spec published nothing this operator could delete: let it go.
-            await self._set_finalizer(meta, present=False)
+            # An unreadable spec published nothing this operator could delete, nor anything a reader could rely on.
+            await self._set_finalizers(meta, {DATA_FINALIZER: False, HOLD_FINALIZER: False})
         else:
             await self._write_invalid_status(body, message)
 
     async def _finalize(self, key: ProductKey, product: DataProduct) -> float | None:
-        """The finalizer of a product being deleted: its data goes through a deletion Job, then the finalizer."""
-        if DATA_FINALIZER not in (product.metadata.get("finalizers") or []):
+        """The finalizers of a product being deleted: held while other products read it, then its data goes through a
+        deletion Job, then the finalizer."""
+        finalizers = product.metadata.get("finalizers") or []
+        if HOLD_FINALIZER in finalizers:
+            if await self._hold(product):
+                return HOLD_RECHECK_SECONDS
+            # Its watch event brings the product back for the data finalizer, with the metadata this write left.
+            await self._set_finalizers(product.metadata, {HOLD_FINALIZER: False})
+            return None
+        if DATA_FINALIZER not in finalizers:
             return None
         requeue = await self.finalize_product(key)
         if requeue is None:
             await self._set_finalizer(product.metadata, present=False)
         return requeue
 
+    async def _hold(self, product: DataProduct) -> bool:
+        """Whether readers still hold the product's deletion; if so Ready says who (and a Warning Event, once)."""
+        consumers = lifecycle.consumers_of(self.cache.world, product)
+        held = deletion.plan_hold(product, consumers)
+        if held is None:
+            return False
+        old = product.status or DataProductStatus()
+        before = cond.find(old.conditions, reasons.READY)
+        status = old.model_copy(deep=True)
+        status.consumers, status.consumer_count = consumers, len(consumers)
+        generation = int(product.metadata.get("generation") or 0)
+        status.conditions = cond.merge(old.conditions, [held], generation=generation, now=now())
+        await self._patch_product_status(product, status)
+        if before is None or (before.reason, before.message) != (held.reason, held.message):
+            involved = {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": product.metadata}
+            self.events.record(involved, "Warning", held.reason, held.message)
+        return True
+
     async def _set_finalizer(self, meta: dict[str, Any], *, present: bool) -> None:
+        await self._set_finalizers(meta, {DATA_FINALIZER: present})
+
+    async def _set_finalizers(self, meta: dict[str, Any], present: dict[str, bool]) -> None:
+        """Add or remove the operator's finalizers in one write (a second would conflict with the first)."""
         finalizers = list(meta.get("finalizers") or [])
-        if (DATA_FINALIZER in finalizers) == present:
+        wanted = [f for f in finalizers if present.get(f, True)]
+        wanted += [name for name, keep in present.items() if keep and name not in wanted]
+        if wanted == finalizers:
             return
-        wanted = [*finalizers, DATA_FINALIZER] if present else [f for f in finalizers if f != DATA_FINALIZER]
         try:
             written = await self.kube.patch_finalizers(API_VERSION, "DataProduct", meta, wanted)
         except ApiError as error:
@@ -462,7 +525,7 @@ class Runtime:
                             meta.get("name"))  # fmt: skip
                 return
             raise
-        if present:
+        if any(present.values()):
             self.cache.remember_product(written)
 
     async def finalize_product(self, key: ProductKey) -> float | None:
