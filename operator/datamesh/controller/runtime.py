@@ -22,6 +22,7 @@ from datamesh.api.governancepolicy import GovernancePolicyStatus
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
 from datamesh.controller import deletion, jobs, jobviews, metrics, secrets, storage
+from datamesh.controller.alert_rules import AlertRules
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
@@ -86,6 +87,7 @@ class Runtime:
         self.events = EventRecorder(kube, rate=config.event_rate, burst=config.event_burst)
         self.queue = WorkQueue(self._reconcile, workers=config.workers)
         self.catalog: CatalogLink | None = None
+        self.alerts = AlertRules(kube, extra_labels=config.alert_rule_labels, on_available=self.enqueue_all_products)
         #: The operator's RoleBinding subject, once asked (a 1-tuple: None is a valid answer).
         self._subject: tuple[dict[str, str] | None] | None = None
         self._masking_key: bytes | None = None
@@ -181,6 +183,8 @@ class Runtime:
             return await self.reconcile_domain(key[1])
         if key[0] == "policy":
             await self._policy_status(key[1])
+        if key[0] == "dp-gone":
+            self.alerts.forget((key[1], key[2]))
         if self.catalog is None:
             return None
         # Catalog writes are queued: a reconcile never waits on the catalog database.
@@ -246,12 +250,14 @@ class Runtime:
         await self._patch_product_status(product, plan.status)
         for event in plan.events:
             self.events.record(involved, event.type, event.reason, event.message)
-            metrics.count_build_event(product.spec.domain, plan.status.last_build, event.reason)
+            metrics.count_build_event(product.spec.domain, plan.status.last_build, event.reason, key)
             logger.info(
                 event.message,
                 extra={"product": product.name, "namespace": key[0], "domain": product.spec.domain,
                        "job": plan.status.last_build.job if plan.status.last_build else None, "reason": event.reason},
             )  # fmt: skip
+        # Last: the product's own status comes first, and a missing CRD only skips this.
+        await self.alerts.ensure(product)
         return plan.requeue_after
 
     async def _job_views(self, key: ProductKey, product: DataProduct, current: datetime) -> list[JobView]:

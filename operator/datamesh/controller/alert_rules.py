@@ -1,0 +1,100 @@
+"""Keeps each DataProduct's PrometheusRule (monitoring/rules.py) applied, when the cluster can hold one.
+
+Why here and not in a kopf handler: the rule follows the product's spec like its other children, so the
+product reconcile applies it, and only when what it renders changed (a fingerprint per product), so a status
+write costs no extra API call.
+
+Why the rule exists from admission on rather than from the first publish: monitoring then covers a product
+before its data does (a product that never publishes goes stale and says so), and the rule, which depends only
+on the spec, is created and updated without a build having to run.
+
+The Prometheus Operator's CRD is optional. Its absence is asked once (discovery, which every user may read)
+and again at most every RECHECK_SECONDS, never per reconcile; while it is absent nothing is applied and
+nothing fails. When it appears, every product is reconciled once to get its rule (`on_available`). Without
+the right to apply them (a chart older than its operator), one warning is logged and applies pause as long.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from datamesh.api import DataProduct
+from datamesh.controller.kube import ApiError, Kube
+from datamesh.monitoring import rules
+
+logger = logging.getLogger("datamesh.controller")
+ProductKey = tuple[str, str]
+RECHECK_SECONDS = 300.0
+_API_VERSION, _PLURAL = rules.API_VERSION, "prometheusrules"
+
+
+class AlertRules:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        extra_labels: dict[str, str] | None = None,
+        on_available: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.extra_labels = dict(extra_labels or {})
+        self.on_available = on_available
+        self.clock = clock
+        #: Whether the CRD is served: None until asked.
+        self._served: bool | None = None
+        self._checked_at = 0.0
+        #: What was last applied per product (the rendered object), so unchanged rules are not applied again.
+        self._applied: dict[ProductKey, str] = {}
+        #: After a 403, no apply is tried before this (clock) time; the warning is logged once.
+        self._refused_until = 0.0
+        self._refused = False
+
+    async def available(self) -> bool:
+        """Whether PrometheusRules can be applied, asked again only RECHECK_SECONDS after a "no"."""
+        now = self.clock()
+        if self._served is None or (not self._served and now - self._checked_at >= RECHECK_SECONDS):
+            before = self._served
+            self._served = await self.kube.serves(_API_VERSION, _PLURAL)
+            self._checked_at = now
+            if self._served and before is False:
+                logger.info("%s is served now: applying every product's alert rules", rules.CRD)
+                self._applied.clear()
+                if self.on_available is not None:
+                    self.on_available()
+        return bool(self._served)
+
+    async def ensure(self, product: DataProduct) -> None:
+        """Apply the product's rule when the CRD is served and the rule changed. Never raises for a missing CRD
+        or missing rights (logged once; asked again later); other API errors fail the reconcile as usual."""
+        if self.clock() < self._refused_until or not await self.available():
+            return
+        body = rules.prometheus_rule(product, self.extra_labels)
+        key = (product.namespace or "", product.name)
+        fingerprint = json.dumps(body, sort_keys=True)
+        if self._applied.get(key) == fingerprint:
+            return
+        try:
+            await self.kube.apply(body)
+        except ApiError as error:
+            if error.not_found:
+                # The CRD went away (or the namespace did): ask discovery again before the next apply.
+                self._served = None
+                return
+            if error.status == 403:
+                if not self._refused:
+                    logger.warning(
+                        "may not apply PrometheusRules (grant them in datamesh-operator-workspace): %s", error.message
+                    )
+                    self._refused = True
+                self._refused_until = self.clock() + RECHECK_SECONDS
+                return
+            raise
+        self._applied[key] = fingerprint
+
+    def forget(self, key: ProductKey) -> None:
+        """The product is gone: its rule goes with it (garbage collection), and so does what we knew of it."""
+        self._applied.pop(key, None)
