@@ -8,10 +8,12 @@ Why the rule exists from admission on rather than from the first publish: monito
 before its data does (a product that never publishes goes stale and says so), and the rule, which depends only
 on the spec, is created and updated without a build having to run.
 
-The Prometheus Operator's CRD is optional. Its absence is asked once (discovery, which every user may read)
-and again at most every RECHECK_SECONDS, never per reconcile; while it is absent nothing is applied and
-nothing fails. When it appears, every product is reconciled once to get its rule (`on_available`). Without
-the right to apply them (a chart older than its operator), one warning is logged and applies pause as long.
+The Prometheus Operator's CRD is optional. Whether it is served is asked through discovery (which every user
+may read) at the first product reconcile, and again when the CRD is created or deleted (the operator watches
+that one CRD: `crd_changed`, which also re-queues every product) or, as a fallback, at most every
+RECHECK_SECONDS after a "no". Never per reconcile: while it is absent nothing is applied and nothing fails.
+Without the right to apply rules (a chart older than its operator), one warning is logged and applies pause
+for RECHECK_SECONDS.
 """
 
 from __future__ import annotations
@@ -37,12 +39,10 @@ class AlertRules:
         kube: Kube,
         *,
         extra_labels: dict[str, str] | None = None,
-        on_available: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube = kube
         self.extra_labels = dict(extra_labels or {})
-        self.on_available = on_available
         self.clock = clock
         #: Whether the CRD is served: None until asked.
         self._served: bool | None = None
@@ -57,15 +57,17 @@ class AlertRules:
         """Whether PrometheusRules can be applied, asked again only RECHECK_SECONDS after a "no"."""
         now = self.clock()
         if self._served is None or (not self._served and now - self._checked_at >= RECHECK_SECONDS):
-            before = self._served
             self._served = await self.kube.serves(_API_VERSION, _PLURAL)
             self._checked_at = now
-            if self._served and before is False:
-                logger.info("%s is served now: applying every product's alert rules", rules.CRD)
-                self._applied.clear()
-                if self.on_available is not None:
-                    self.on_available()
-        return bool(self._served)
+            logger.info("%s %s: product alert rules %s", rules.CRD, *(
+                ("is served", "are applied") if self._served else ("is not served", "are skipped")))  # fmt: skip
+        return self._served
+
+    def crd_changed(self) -> None:
+        """The CRD was created, changed or deleted: ask discovery again, and apply every rule again (a CRD
+        deleted and created anew took the rules with it). The caller re-queues the products."""
+        self._served = None
+        self._applied.clear()
 
     async def ensure(self, product: DataProduct) -> None:
         """Apply the product's rule when the CRD is served and the rule changed. Never raises for a missing CRD

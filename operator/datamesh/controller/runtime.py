@@ -58,6 +58,8 @@ JOB_WATCH_GRACE_SECONDS = 30
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 #: How soon a product whose domain workspace this process has not applied yet is looked at again.
 WORKSPACE_WAIT_SECONDS = 2.0
+#: How long after a change of the PrometheusRule CRD products are looked at again (controller/alert_rules.py).
+CRD_DISCOVERY_DELAY = 5.0
 #: How often a provisioned workspace is applied again (drift: a RoleBinding or quota edited by hand).
 DRIFT_CHECK = timedelta(minutes=10)
 
@@ -87,7 +89,7 @@ class Runtime:
         self.events = EventRecorder(kube, rate=config.event_rate, burst=config.event_burst)
         self.queue = WorkQueue(self._reconcile, workers=config.workers)
         self.catalog: CatalogLink | None = None
-        self.alerts = AlertRules(kube, extra_labels=config.alert_rule_labels, on_available=self.enqueue_all_products)
+        self.alerts = AlertRules(kube, extra_labels=config.alert_rule_labels)
         #: The operator's RoleBinding subject, once asked (a 1-tuple: None is a valid answer).
         self._subject: tuple[dict[str, str] | None] | None = None
         self._masking_key: bytes | None = None
@@ -122,6 +124,13 @@ class Runtime:
         # A product's status change (a new version, readiness) matters to whoever reads it.
         for downstream in self.cache.world.downstream_of(*key):
             self.queue.add(("dp", downstream.namespace or "", downstream.name))
+
+    def observe_alert_rule_crd(self) -> None:
+        """The PrometheusRule CRD came, changed or went: every product's rule is applied again (or skipped).
+        A few seconds later: discovery serves a new CRD a little after the API server reports it Established."""
+        self.alerts.crd_changed()
+        for namespace, name in list(self.cache.world.products):
+            self.queue.add_after(("dp", namespace, name), CRD_DISCOVERY_DELAY)
 
     def observe_domain(self, event_type: str | None, body: dict[str, Any]) -> None:
         name = str(body.get("metadata", {}).get("name", ""))
