@@ -169,7 +169,8 @@ class ControlPlane:
 
     def down(self, *, quiet: bool = False) -> None:
         """Stop the node (its pods first), then every process `up` started (TERM, then KILL), newest first."""
-        if self.with_node or self.node_dir.is_dir():
+        # A folder that never ran a node has none to stop, and must not touch the machine's bridge.
+        if self.node_dir.is_dir():
             self.node().down(quiet=quiet)
         state = self.state
         if state is None:

@@ -538,7 +538,7 @@ class RealNode:
                 _stop(state.pids[name])
         # The bridge, the KUBE-* chains and the kubepods cgroups are the machine's, not this folder's: while
         # another folder's node runs they are its own, and tearing them down would cut that cluster off.
-        machine_is_ours = not _other_kubelet(self.spec.state_dir)
+        machine_is_ours = self.state_file.exists() and not _other_kubelet(self.spec.state_dir)
         proxy = Path(state.bin_dir) / "kube-proxy" if state.bin_dir else None
         if machine_is_ours and proxy is not None and proxy.exists():
             # Removes every KUBE-* chain and rule kube-proxy wrote into the host's tables.
