@@ -119,3 +119,20 @@ def test_a_vanished_crd_is_asked_for_again_and_other_errors_fail_the_reconcile(p
     clock.now += RECHECK_SECONDS
     with pytest.raises(ApiError):
         asyncio.run(alerts.ensure(product))
+
+
+def test_a_refusal_in_one_namespace_does_not_hold_up_another(product: DataProduct) -> None:
+    kube, clock = FakeKube(served=True), Clock()
+    alerts = rules_for(kube, clock)
+    kube.fail_with = 403
+    asyncio.run(alerts.ensure(product))
+    kube.fail_with = None
+    elsewhere = product.model_copy(update={"metadata": {**product.metadata, "namespace": "marketing"}})
+    asyncio.run(alerts.ensure(elsewhere))
+    assert [a["metadata"]["namespace"] for a in kube.applied] == ["marketing"]
+
+
+def test_a_product_that_is_not_validated_gets_no_rule(product: DataProduct) -> None:
+    kube, clock = FakeKube(served=True), Clock()
+    asyncio.run(rules_for(kube, clock).ensure(product, validated=False))
+    assert (kube.questions, kube.applied) == (0, [])

@@ -12,8 +12,8 @@ The Prometheus Operator's CRD is optional. Whether it is served is asked through
 may read) at the first product reconcile, and again when the CRD is created or deleted (the operator watches
 that one CRD: `crd_changed`, which also re-queues every product) or, as a fallback, at most every
 RECHECK_SECONDS after a "no". Never per reconcile: while it is absent nothing is applied and nothing fails.
-Without the right to apply rules (a chart older than its operator), one warning is logged and applies pause
-for RECHECK_SECONDS.
+Without the right to apply rules in a namespace (a chart older than its operator), one warning is logged and
+applies there pause for RECHECK_SECONDS.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class AlertRules:
         self._checked_at = 0.0
         #: What was last applied per product (the rendered object), so unchanged rules are not applied again.
         self._applied: dict[ProductKey, str] = {}
-        #: After a 403, no apply is tried before this (clock) time; the warning is logged once.
-        self._refused_until = 0.0
+        #: After a 403 in a namespace, no apply is tried there before this (clock) time; one warning in all.
+        self._refused_until: dict[str, float] = {}
         self._refused = False
 
     async def available(self) -> bool:
@@ -69,13 +69,16 @@ class AlertRules:
         self._served = None
         self._applied.clear()
 
-    async def ensure(self, product: DataProduct) -> None:
+    async def ensure(self, product: DataProduct, *, validated: bool = True) -> None:
         """Apply the product's rule when the CRD is served and the rule changed. Never raises for a missing CRD
-        or missing rights (logged once; asked again later); other API errors fail the reconcile as usual."""
-        if self.clock() < self._refused_until or not await self.available():
+        or missing rights (logged once; asked again later); other API errors fail the reconcile as usual.
+        `validated`: the product's Validated condition; only then is it in its domain's workspace, where the
+        operator may write rules (a product in a wrong namespace gets none)."""
+        namespace = product.namespace or ""
+        if not validated or self.clock() < self._refused_until.get(namespace, 0.0) or not await self.available():
             return
         body = rules.prometheus_rule(product, self.extra_labels)
-        key = (product.namespace or "", product.name)
+        key = (namespace, product.name)
         fingerprint = json.dumps(body, sort_keys=True)
         if self._applied.get(key) == fingerprint:
             return
@@ -92,7 +95,7 @@ class AlertRules:
                         "may not apply PrometheusRules (grant them in datamesh-operator-workspace): %s", error.message
                     )
                     self._refused = True
-                self._refused_until = self.clock() + RECHECK_SECONDS
+                self._refused_until[namespace] = self.clock() + RECHECK_SECONDS
                 return
             raise
         self._applied[key] = fingerprint

@@ -265,8 +265,9 @@ class Runtime:
                 extra={"product": product.name, "namespace": key[0], "domain": product.spec.domain,
                        "job": plan.status.last_build.job if plan.status.last_build else None, "reason": event.reason},
             )  # fmt: skip
-        # Last: the product's own status comes first, and a missing CRD only skips this.
-        await self.alerts.ensure(product)
+        # Last: the product's own status comes first, and a missing CRD only skips this. Only a validated product
+        # is in its domain's workspace, where the operator may write rules.
+        await self.alerts.ensure(product, validated=cond.is_true(plan.status.conditions, reasons.VALIDATED))
         return plan.requeue_after
 
     async def _job_views(self, key: ProductKey, product: DataProduct, current: datetime) -> list[JobView]:
