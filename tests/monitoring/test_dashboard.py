@@ -1,5 +1,6 @@
-"""The chart's Grafana dashboard: a ConfigMap the Grafana sidecar loads (its label, a values toggle), whose
-queries read only metrics the operator registers, so no panel is silently empty after a rename."""
+"""The chart's monitoring objects. The Grafana dashboard: a ConfigMap the Grafana sidecar loads (its label, a
+values toggle), whose queries read only metrics the operator registers, so no panel is silently empty after a
+rename. The ServiceMonitor: it keeps the products' own `namespace` label, which the alert rules select on."""
 
 from __future__ import annotations
 
@@ -72,3 +73,10 @@ def test_every_metric_the_dashboard_queries_is_registered(helm: Path) -> None:
     used = {name for expr in expressions(dashboard) for name in METRIC.findall(expr)}
     assert len(used) >= 10, used
     assert used <= registered(), sorted(used - registered())
+
+
+def test_the_service_monitor_keeps_the_products_namespace_label(helm: Path) -> None:
+    """The rules select `namespace="<product's namespace>"`: the scrape must not overwrite it with the operator's."""
+    rendered = documents(template(helm, "--set", "metrics.serviceMonitor.enabled=true"))
+    (monitor,) = by_kind(rendered, "ServiceMonitor")
+    assert [e.get("honorLabels") for e in monitor["spec"]["endpoints"]] == [True]
