@@ -44,8 +44,9 @@ node: kube ## build the real node: kubelet, kube-proxy, containerd, crictl, paus
 image: ## build the project's image with buildah from a bookworm base made here (cached by content)
 	@bash scripts/build-image.sh >/dev/null
 
-tools: ## build helm from the Go module proxy (cached in $DATAMESH_CACHE/tools/bin)
+tools: ## build helm and promtool from the Go module proxy (cached in $DATAMESH_CACHE/tools/bin)
 	@bash scripts/install-tools.sh >/dev/null
+	@bash scripts/build-promtool.sh >/dev/null
 
 crds: venv ## regenerate crds/*.yaml from the pydantic models, and every packaged copy of them
 	@$(PY) -m datamesh.cli.main crds --out crds

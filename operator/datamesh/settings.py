@@ -104,6 +104,13 @@ STATE_DIR = _declare(
 )
 METRICS_PORT = _declare("METRICS_PORT", "9090", "Prometheus metrics port (0: off); `--metrics-port` wins.", "operator")
 METRICS_ADDR = _declare("METRICS_ADDR", "0.0.0.0", "Address the metrics endpoint listens on.", "operator")
+ALERT_RULE_LABELS = _declare(
+    "ALERT_RULE_LABELS",
+    "",
+    "Labels (`key=value,...`) on every product's PrometheusRule, for the Prometheus Operator's `ruleSelector` "
+    "(e.g. `release=monitoring` for a kube-prometheus-stack release named monitoring).",
+    "operator",
+)
 WEBHOOK_PORT = _declare(
     "WEBHOOK_PORT", "0", "Admission webhook port (0: no webhook); `--webhook-port` wins.", "operator"
 )

@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import REPO
 
-SCRIPTS = ["install-tools.sh", "e2e-kind.sh", "container-entrypoint.sh"]
+SCRIPTS = ["install-tools.sh", "build-promtool.sh", "e2e-kind.sh", "container-entrypoint.sh"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

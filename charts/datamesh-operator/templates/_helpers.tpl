@@ -103,3 +103,14 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+A map of labels as `key=value,...`, sorted (DATAMESH_ALERT_RULE_LABELS).
+*/}}
+{{- define "datamesh-operator.labelList" -}}
+{{- $items := list -}}
+{{- range $key, $value := . -}}
+{{- $items = append $items (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- join "," $items -}}
+{{- end -}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from dataclasses import dataclass, field
 
 from datamesh import settings as env
@@ -18,6 +19,21 @@ from datamesh.api.entrypoints import parse_prefixes
 #: them secret. The lineage API key is not one of them: builds read it from the domain's build Secret.
 PASSED_TO_BUILDS = ("OPENLINEAGE_URL", "OPENLINEAGE_NAMESPACE", env.LINEAGE_FILE.name)
 LINEAGE_API_KEY_ENV = "OPENLINEAGE_API_KEY"
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def parse_labels(text: str, setting: str) -> dict[str, str]:
+    """`key=value,...` as Kubernetes labels; anything else is refused, naming the setting."""
+    labels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(value):
+            raise ValueError(f"{setting}: {item!r} is not a Kubernetes label (key=value)")
+        labels[key] = value
+    return labels
 
 
 def _peering_priority() -> int:
@@ -54,6 +70,9 @@ class OperatorConfig:
     catalog_enabled: bool = field(default_factory=lambda: env.CATALOG.get() != "off")
     metrics_port: int = field(default_factory=lambda: int(env.METRICS_PORT.get()))
     metrics_addr: str = field(default_factory=env.METRICS_ADDR.get)
+    alert_rule_labels: dict[str, str] = field(
+        default_factory=lambda: parse_labels(env.ALERT_RULE_LABELS.get(), env.ALERT_RULE_LABELS.name)
+    )
     webhook_port: int = field(default_factory=lambda: int(env.WEBHOOK_PORT.get()))
     webhook_addr: str = field(default_factory=env.WEBHOOK_ADDR.get)
     webhook_host: str = field(default_factory=env.WEBHOOK_HOST.get)

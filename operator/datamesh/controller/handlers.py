@@ -20,6 +20,7 @@ from datamesh.controller.config import OperatorConfig
 from datamesh.controller.kube import Kube, load_credentials
 from datamesh.controller.runtime import DomainInUse, Runtime
 from datamesh.mesh import access
+from datamesh.monitoring import rules as alert_rules
 
 GROUP, VERSION = "datamesh.dev", "v1alpha1"
 BUILD_JOBS = {"app.kubernetes.io/managed-by": "datamesh-operator"}
@@ -166,6 +167,14 @@ async def policy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("batch", "v1", "jobs", labels=BUILD_JOBS)
 async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _runtime(memo).observe_job(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", when=lambda name, **_: name == alert_rules.CRD
+)
+async def alert_rule_crd_event(memo: kopf.Memo, **_: Any) -> None:
+    # Products get their PrometheusRules once the Prometheus Operator's CRD is installed (controller/alert_rules.py).
+    _runtime(memo).observe_alert_rule_crd()
 
 
 # Admission. failurePolicy Ignore (ignore_failures): while the operator is down, applies still go through and

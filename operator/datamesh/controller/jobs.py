@@ -281,9 +281,7 @@ def executor_template(storage: _Storage, container_security: dict[str, Any]) -> 
             # Executors talk to the driver, never to the API server.
             "automountServiceAccountToken": False,
             "securityContext": pod_security_context(),
-            "containers": [
-                {"name": EXECUTOR_CONTAINER, "securityContext": container_security, "volumeMounts": mounts}
-            ],
+            "containers": [{"name": EXECUTOR_CONTAINER, "securityContext": container_security, "volumeMounts": mounts}],
             "volumes": [v for v in storage.volumes if v["name"] in names],
         },
     }

@@ -61,6 +61,8 @@ _RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("datamesh.dev/v1alpha1", "DataProduct"): ("/apis/datamesh.dev/v1alpha1", "dataproducts", True),
     ("datamesh.dev/v1alpha1", "Domain"): ("/apis/datamesh.dev/v1alpha1", "domains", False),
     ("datamesh.dev/v1alpha1", "GovernancePolicy"): ("/apis/datamesh.dev/v1alpha1", "governancepolicies", False),
+    # A product's alert rules, when the Prometheus Operator's CRD is installed (controller/alert_rules.py).
+    ("monitoring.coreos.com/v1", "PrometheusRule"): ("/apis/monitoring.coreos.com/v1", "prometheusrules", True),
 }
 
 
@@ -211,6 +213,16 @@ class Kube:
         result = await self.request("GET", resource_path(api_version, kind, namespace), params=params)
         items: list[dict[str, Any]] = result.get("items", [])
         return items
+
+    async def serves(self, api_version: str, plural: str) -> bool:
+        """Whether the API server serves `plural` in `api_version` (discovery: every user may read it)."""
+        try:
+            found = await self.request("GET", f"/apis/{api_version}")
+        except ApiError as error:
+            if error.not_found:
+                return False
+            raise
+        return any(r.get("name") == plural for r in (found or {}).get("resources", []))
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         meta = body["metadata"]

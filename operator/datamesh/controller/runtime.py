@@ -22,6 +22,7 @@ from datamesh.api.governancepolicy import GovernancePolicyStatus
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
 from datamesh.controller import deletion, jobs, jobviews, metrics, secrets, storage
+from datamesh.controller.alert_rules import AlertRules
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.events import EventRecorder
@@ -63,6 +64,8 @@ JOB_WATCH_GRACE_SECONDS = 30
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 #: How soon a product whose domain workspace this process has not applied yet is looked at again.
 WORKSPACE_WAIT_SECONDS = 2.0
+#: How long after a change of the PrometheusRule CRD products are looked at again (controller/alert_rules.py).
+CRD_DISCOVERY_DELAY = 5.0
 #: How often a provisioned workspace is applied again (drift: a RoleBinding or quota edited by hand).
 DRIFT_CHECK = timedelta(minutes=10)
 
@@ -92,6 +95,7 @@ class Runtime:
         self.events = EventRecorder(kube, rate=config.event_rate, burst=config.event_burst)
         self.queue = WorkQueue(self._reconcile, workers=config.workers)
         self.catalog: CatalogLink | None = None
+        self.alerts = AlertRules(kube, extra_labels=config.alert_rule_labels)
         #: The operator's RoleBinding subject, once asked (a 1-tuple: None is a valid answer).
         self._subject: tuple[dict[str, str] | None] | None = None
         self._masking_key: bytes | None = None
@@ -149,6 +153,13 @@ class Runtime:
             for item in product.spec.inputs
             if item.product is not None
         }
+
+    def observe_alert_rule_crd(self) -> None:
+        """The PrometheusRule CRD came, changed or went: every product's rule is applied again (or skipped).
+        A few seconds later: discovery serves a new CRD a little after the API server reports it Established."""
+        self.alerts.crd_changed()
+        for namespace, name in list(self.cache.world.products):
+            self.queue.add_after(("dp", namespace, name), CRD_DISCOVERY_DELAY)
 
     def observe_domain(self, event_type: str | None, body: dict[str, Any]) -> None:
         name = str(body.get("metadata", {}).get("name", ""))
@@ -210,6 +221,8 @@ class Runtime:
             return await self.reconcile_domain(key[1])
         if key[0] == "policy":
             await self._policy_status(key[1])
+        if key[0] == "dp-gone":
+            self.alerts.forget((key[1], key[2]))
         if self.catalog is None:
             return None
         # Catalog writes are queued: a reconcile never waits on the catalog database.
@@ -278,12 +291,15 @@ class Runtime:
         await self._patch_product_status(product, plan.status)
         for event in plan.events:
             self.events.record(involved, event.type, event.reason, event.message)
-            metrics.count_build_event(product.spec.domain, plan.status.last_build, event.reason)
+            metrics.count_build_event(product.spec.domain, plan.status.last_build, event.reason, key)
             logger.info(
                 event.message,
                 extra={"product": product.name, "namespace": key[0], "domain": product.spec.domain,
                        "job": plan.status.last_build.job if plan.status.last_build else None, "reason": event.reason},
             )  # fmt: skip
+        # Last: the product's own status comes first, and a missing CRD only skips this. Only a validated product
+        # is in its domain's workspace, where the operator may write rules.
+        await self.alerts.ensure(product, validated=cond.is_true(plan.status.conditions, reasons.VALIDATED))
         return plan.requeue_after
 
     async def _job_views(self, key: ProductKey, product: DataProduct, current: datetime) -> list[JobView]:

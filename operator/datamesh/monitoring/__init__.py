@@ -1,0 +1,1 @@
+"""Monitoring a product sets up for its owners: its Prometheus alert rules (rules.py)."""
