@@ -98,7 +98,7 @@ flock 9
 cd "$REPO"
 image_key=$( {
   echo "$base_key"
-  sha256sum Dockerfile .dockerignore pyproject.toml README.md scripts/container-entrypoint.sh
+  sha256sum Dockerfile .dockerignore pyproject.toml requirements/image.txt README.md scripts/container-entrypoint.sh
   find operator -type f -not -path '*/__pycache__/*' -not -name '*.pyc' -not -path '*.egg-info*' -print0 \
     | sort -z | xargs -0 sha256sum
 } | sha256sum | cut -c1-12)
