@@ -159,3 +159,44 @@ def test_a_refused_build_fails_without_starting_spark_or_writing(lake: Path) -> 
     result = run_build(request(lake / "sales/gold/c360", lake / "sales/gold"))
     assert (result.outcome, result.reason) == ("Failed", "LocationRefused")
     assert sorted(os.listdir(lake / "marketing/gold/victim")) == before
+
+
+# ------------------------------------------------------------------------------------- share copies (after publish)
+
+
+def copy_refused(req: BuildRequest, mode: str = "mask") -> str:
+    with pytest.raises(BuildError) as error:
+        confine.check_copy(req, mode)  # type: ignore[arg-type]
+    assert error.value.reason == "LocationRefused"
+    return error.value.message
+
+
+def test_a_share_copy_goes_into_the_tables_own_shares_folder(lake: Path) -> None:
+    table = lake / "sales/gold/c360"
+    (table / "_delta_log").mkdir(parents=True)
+    req = request(table, lake / "sales/gold")
+    assert confine.check_copy(req, "mask") == f"{table}/_shares/mask"
+    (table / "_shares/exclude").mkdir(parents=True)
+    assert confine.check_copy(req, "exclude") == f"{table}/_shares/exclude"
+
+
+@pytest.mark.parametrize("link", ["_shares", "_shares/mask", "_shares/mask/_delta_log"])
+def test_a_link_planted_on_the_copys_way_is_refused(lake: Path, link: str) -> None:
+    """A Python transform runs before the copy is written and may plant a link where the copy goes."""
+    table = lake / "sales/gold/c360"
+    (table / link).parent.mkdir(parents=True, exist_ok=True)
+    (table / link).symlink_to(lake / "marketing/gold/victim")
+    message = copy_refused(request(table, lake / "sales/gold"))
+    assert "symlink" in message and "shareCopies" in message
+
+
+def test_a_link_elsewhere_in_the_shares_folder_is_refused(lake: Path) -> None:
+    table = lake / "sales/gold/c360"
+    (table / "_shares/mask").mkdir(parents=True)
+    (table / "_shares/exclude").symlink_to(lake / "marketing/gold/victim")
+    assert "holds a symlink" in copy_refused(request(table, lake / "sales/gold"))
+
+
+def test_share_copies_are_written_in_the_local_lake_only() -> None:
+    req = request("s3a://lake/sales/gold/c360", "s3a://lake/sales")
+    assert "local lake only" in copy_refused(req)

@@ -8,7 +8,6 @@ and `orders` granted to analytics; finance has no grant. No cluster is needed: s
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,9 +33,9 @@ from datamesh.catalog.sharing.tokens import issue, recipient_for
 from datamesh.catalog.sync import CatalogSync, open_catalog
 from datamesh.cli.main import main as datamesh
 from datamesh.mesh.world import World
-from devcluster.cluster import free_port
 from tests.catalog.conftest import make_domain, make_product
 from tests.catalog.mesh import ROWS, write_delta_table
+from tests.catalog.sharing_api import serve_api
 
 SIGNING_KEY = bytes(range(32))
 MASKING_KEY = bytes(range(100, 132))
@@ -100,38 +99,18 @@ class Mesh:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    import uvicorn
-    from kubernetes import client
-
-    from datamesh.catalog.api import ApiSettings, create_app
-    from datamesh.catalog.api.auth import TokenReviewer
-
     root = tmp_path_factory.mktemp("sharing")
     lake = root / "lake"
     write_delta_table(lake / "customers")
     write_deltalake(str(lake / "orders"), pa.table({"id": pa.array([1, 2, 3], pa.int64()), "amount": [1.0, 2.0, 3.0]}))
     catalog_url = f"sqlite:///{root / 'catalog.db'}"
     catalog = open_catalog(catalog_url)
-    port = free_port()
-    shared = Mesh(f"http://127.0.0.1:{port}", catalog_url, lake, catalog)
-    shared.grant(CUSTOMERS)
-    # Sharing never asks the Kubernetes API; the reviewer is only there for the discovery routes.
-    reviewer = TokenReviewer(client.ApiClient(client.Configuration()))
-    settings = ApiSettings(catalog_url=catalog_url, sharing_key=SIGNING_KEY, sharing_url_seconds=60)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, reviewer=reviewer), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield shared
+        with serve_api(catalog_url, signing_key=SIGNING_KEY, url_seconds=60) as api:
+            shared = Mesh(api.url, catalog_url, lake, catalog)
+            shared.grant(CUSTOMERS)
+            yield shared
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         catalog.close()
 
 

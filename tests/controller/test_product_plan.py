@@ -359,3 +359,23 @@ def test_the_build_request_carries_the_computed_location_and_the_storage_root(wo
     request = request_of(plan_product(product, world, [], T0, CONFIG))
     assert request.output_location == "/var/lib/datamesh/lake/sales/gold/c360/v2"
     assert request.storage_root == "/var/lib/datamesh/lake/sales/gold"
+
+
+# ------------------------------------------------------------------------------------------------ share copies
+
+
+def test_the_build_request_names_the_share_copies_the_grants_need(world: World) -> None:
+    """customer-360 grants marketing `pii: mask`: its builds write the mask copy and get the masking key."""
+    plan = plan_product(c360(world), world, [], T0, CONFIG)
+    assert request_of(plan).share_copies == ["mask"]
+    env = plan.create_job["spec"]["template"]["spec"]["containers"][0]["env"]  # type: ignore[index]
+    assert any(e["name"] == "DATAMESH_MASKING_KEY" for e in env)
+
+
+def test_without_a_masked_recipient_the_build_writes_no_copy(world: World) -> None:
+    product = c360(world)
+    product.spec.governance.grants[0].pii = "clear"
+    plan = plan_product(product, world, [], T0, CONFIG)
+    assert request_of(plan).share_copies == []
+    env = plan.create_job["spec"]["template"]["spec"]["containers"][0]["env"]  # type: ignore[index]
+    assert not any(e["name"] == "DATAMESH_MASKING_KEY" for e in env)

@@ -4,6 +4,7 @@ Spark-heavy cases: keep them few."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import signal
@@ -131,6 +132,50 @@ def test_example_customer_360_is_built_checked_and_published(
         assert sample(metrics, "datamesh_builds_finished_total", domain="sales", outcome="Published") >= 1
         assert sample(metrics, "datamesh_builds_finished_total", domain="sales", outcome="Running") == 0
         assert sample(metrics, "datamesh_build_duration_seconds_count", domain="sales") >= 1
+
+
+def test_marketing_reads_customer_360_through_its_share_with_pii_masked(
+    crds: Cluster, operator: Operator | None, lake: Path, tmp_path: Path
+) -> None:
+    """customer-360 grants marketing `pii: mask`: its build writes the mask copy in the same run, and the official
+    Delta Sharing client reads it through marketing's profile with the PII masked by the mesh key; a domain
+    without a grant gets no profile and 403. (The profile is issued as `datamesh share profile` does.)"""
+    import delta_sharing  # type: ignore[import-untyped]
+    from deltalake import DeltaTable
+    from requests.exceptions import HTTPError
+
+    from datamesh.catalog.sharing.profiles import ProfileRefused
+    from datamesh.masking import mask_value
+    from tests.catalog.sharing_api import serve_api
+
+    if operator is None:
+        pytest.skip("the catalog database is the local operator's")
+    text = (REPO / "examples" / "products" / "customer-360.yaml").read_text()
+    crds.apply(text.replace("/var/lib/datamesh/lake", str(lake)))
+    table = Path(wait_ready(crds, "customer-360", "sales", operator)["status"]["location"])
+    copy = DeltaTable(str(table / "_shares" / "mask"))
+    assert copy.history(1)[0]["datamesh.sourceVersion"] == str(DeltaTable(str(table)).version())
+    assert not (table / "_shares" / "exclude").exists(), "no grant says exclude"
+    catalog_url = operator.extra_env["DATAMESH_CATALOG_URL"]
+    with serve_api(catalog_url) as api:
+        profile = wait_for(
+            "customer-360 in the catalog", lambda: api.try_profile("marketing", "sales/customer-360", tmp_path)
+        )
+        frame = delta_sharing.load_as_pandas(f"{profile}#customer-360.sales.customer-360")
+        secret = crds.kubectl("get", "secret", "datamesh-build", "-n", "sales", "-o", "jsonpath={.data.masking-key}")
+        key = bytes.fromhex(base64.b64decode(secret.stdout).decode())
+        clear = {r["customer_id"]: r for r in delta.rows(table)}
+        assert len(frame) == len(clear) == 1000
+        for row in frame.to_dict(orient="records"):
+            masked = row["email"] if isinstance(row["email"], str) else None  # pandas reads a null as NaN
+            assert masked == mask_value(clear[row["customer_id"]]["email"], key)
+            assert row["session_count"] == clear[row["customer_id"]]["session_count"]
+        with pytest.raises(ProfileRefused):
+            api.try_profile("customer-success", "sales/customer-360", tmp_path, refuse=True)
+        stranger = api.token_profile("customer-success", tmp_path)
+        with pytest.raises(HTTPError) as refused:
+            delta_sharing.SharingClient(str(stranger)).list_shares()
+        assert refused.value.response.status_code == 403
 
 
 def test_failing_quality_keeps_the_published_version(

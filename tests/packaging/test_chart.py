@@ -186,6 +186,23 @@ def test_catalog_api_database_choices(helm: Path) -> None:
     assert not by_kind(render(helm, "minimal"), "CustomResourceDefinition")
 
 
+def test_every_api_replica_signs_sharing_urls_with_one_key_from_a_secret(helm: Path) -> None:
+    objects = render(helm, "postgresql")
+    api = one(objects, "Deployment", f"{RELEASE}-api")
+    key = next(e for e in container(api)["env"] if e["name"] == "DATAMESH_SHARING_KEY")
+    assert key["valueFrom"]["secretKeyRef"] == {"name": f"{RELEASE}-api-sharing", "key": "sharing-key"}
+    secret = one(objects, "Secret", f"{RELEASE}-api-sharing")
+    raw = base64.b64decode(secret["data"]["sharing-key"]).decode()
+    assert len(bytes.fromhex(raw)) == 32
+    again = one(render(helm, "postgresql"), "Secret", f"{RELEASE}-api-sharing")
+    assert again["data"] != secret["data"], "random at install (an upgrade keeps the existing one through lookup)"
+    own = documents(template(helm, "--set", "api.sharing.existingSecret=mine"))
+    api = one(own, "Deployment", f"{RELEASE}-api")
+    key = next(e for e in container(api)["env"] if e["name"] == "DATAMESH_SHARING_KEY")
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "sharing-key"}
+    assert not [s for s in by_kind(own, "Secret") if "sharing" in s["metadata"]["name"]]
+
+
 def test_chart_crds_are_kept_on_uninstall(helm: Path) -> None:
     crds = by_kind(render(helm, "defaults"), "CustomResourceDefinition")
     assert sorted(c["metadata"]["name"] for c in crds) == [

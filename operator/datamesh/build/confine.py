@@ -8,6 +8,10 @@ lexical rules are checked again here, then local paths are resolved with `os.pat
 they really are, and the existing table is searched for symlinks (a `_delta_log` linked elsewhere would carry
 the commit into another table). Object-store URIs have no symlinks: their normalised scheme, bucket and prefix
 are compared.
+
+The one place a build writes besides its table is the table's own Delta Sharing copies, `<output>/_shares/<mode>`
+(datamesh.sharing_copy), written after the publish: `check_copy` asks the same questions again just before, since
+a Python transform ran in between and could have planted a link there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import PurePosixPath
 from datamesh.build.errors import BuildError
 from datamesh.mesh.contract import BuildRequest
 from datamesh.placement import Place, PlacementError, parse_location
+from datamesh.sharing_copy import COPY_FOLDER, CopyMode, copy_location
 
 REASON = "LocationRefused"
 
@@ -59,6 +64,31 @@ def check(request: BuildRequest) -> None:
     link = _first_symlink(real_output)
     if link is not None:
         raise BuildError(REASON, f"outputLocation: {output} holds a symlink ({link}); a build never writes through one")
+
+
+def check_copy(request: BuildRequest, mode: CopyMode) -> str:
+    """The location of the `mode` share copy, once proven to lie inside the product's own folder as it really is;
+    raises BuildError(LocationRefused) otherwise. Local folders only: the catalog serves nothing else."""
+    output = _place(request.output_location, "outputLocation")
+    if output.scheme != "file":
+        raise BuildError(REASON, f"share copies are written in the local lake only, not at {output}")
+    target = _place(copy_location(request.output_location, mode), f"shareCopies[{mode}]")
+    if not output.strictly_contains(target):
+        raise BuildError(REASON, f"shareCopies[{mode}]: {target} is not strictly inside the output {output}")
+    real_output = _real(output)
+    real_folder = _real(_place(f"{request.output_location.rstrip('/')}/{COPY_FOLDER}", "shareCopies"))
+    real_target = _real(target)
+    expected = real_output / COPY_FOLDER
+    if real_folder != expected or real_target != expected / mode:
+        raise BuildError(
+            REASON,
+            f"shareCopies[{mode}]: {target} resolves to {real_target}, not inside the output {real_output}; a symlink"
+            " leads out of the product's folder",
+        )
+    link = _first_symlink(real_folder)
+    if link is not None:
+        raise BuildError(REASON, f"shareCopies: {real_folder} holds a symlink ({link}); never written through")
+    return copy_location(request.output_location, mode)
 
 
 def _place(location: str, field: str) -> Place:

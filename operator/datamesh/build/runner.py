@@ -10,6 +10,7 @@ to the Delta table as they are (a metadata-only commit) or, where that is not po
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -34,9 +35,11 @@ from datamesh.build.publish import (
     write_staged,
 )
 from datamesh.build.retention import RetentionRule, retention_rule
+from datamesh.build.shares import write_share_copy
 from datamesh.build.transform import run_transform
 from datamesh.mesh.contract import BuildRequest, BuildResult, RetentionResult
 from datamesh.placement import is_local
+from datamesh.sharing_copy import CopyMode
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Observation, SparkSession
@@ -270,6 +273,15 @@ def _build(
             f"registering {name} in the metastore",
             lambda: register_table(spark, name, request.output_location),
         )
+    for copy_mode in request.share_copies:
+        # Last, so each copy records the table's newest version (a vacuum may commit too). A copy that fails leaves
+        # the recipients of that treatment refused by the API until the next build: never served stale or clear.
+        _after_publish(
+            result,
+            progress,
+            f"writing the {copy_mode} share copy",
+            functools.partial(_share_copy, request, copy_mode, progress),
+        )
     laps.lap("publish")
     if rule is not None:
         result.retention = RetentionResult(
@@ -287,6 +299,11 @@ def _after_publish(result: BuildResult, progress: Progress, step: str, run: Call
         warning = f"{step} failed: {classify(error, 'AfterPublish').message}"
         progress(warning)
         result.warnings.append(warning[:512])
+
+
+def _share_copy(request: BuildRequest, mode: CopyMode, progress: Progress) -> None:
+    progress(f"writing the {mode} share copy")
+    progress(f"{mode} share copy written from version {write_share_copy(request, mode)}")
 
 
 def _quality_message(failed: list[Any], score: float, required: float) -> str:

@@ -289,7 +289,7 @@ def executor_template(storage: _Storage, container_security: dict[str, Any]) -> 
 
 def secret_env(request: BuildRequest, domain: Domain, config: OperatorConfig) -> list[dict[str, Any]]:
     """Environment variables filled from Secrets of the build's namespace: every secret reader option, the
-    masking key when an input must be masked, the lineage API key when the operator has one."""
+    masking key when an input or a share copy must be masked, the lineage API key when the operator has one."""
     env: list[dict[str, Any]] = []
     for item in request.inputs:
         for ref in item.secret_options:
@@ -301,7 +301,7 @@ def secret_env(request: BuildRequest, domain: Domain, config: OperatorConfig) ->
             if ref.secret.startswith(RESERVED_SECRET_PREFIX) or ref.secret == config.build_secret:
                 raise ValueError(f"input {item.ref}: option {ref.option} refers to the operator's Secret {ref.secret}")
             env.append(_secret_ref(ref.env, ref.secret, ref.key))
-    if any(item.pii == "mask" and item.pii_columns for item in request.inputs):
+    if "mask" in request.share_copies or any(item.pii == "mask" and item.pii_columns for item in request.inputs):
         env.append(_secret_ref(MASKING_KEY_ENV, config.build_secret, MASKING_KEY))
     if config.lineage_api_key:
         env.append(_secret_ref(LINEAGE_API_KEY_ENV, config.build_secret, LINEAGE_API_KEY))

@@ -25,6 +25,7 @@ from datamesh.controller import scheduling
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.jobs import HostPathRefused, build_job, job_name
 from datamesh.mesh import lifecycle
+from datamesh.mesh.access import share_copies
 from datamesh.mesh.contract import BuildRequest, BuildResult
 from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
 from datamesh.mesh.world import World
@@ -475,6 +476,7 @@ def _launch(
         storage_root=domain.spec.storage.location,
         no_op=config.noop_builds,
         product_uid=str(product.metadata.get("uid", "")),
+        share_copies=share_copies(product, world),
     )
     try:
         plan.create_job = build_job(

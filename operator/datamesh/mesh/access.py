@@ -6,9 +6,12 @@ exactly what a build pod would be allowed to read (see docs/governance.md).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from datamesh import governance
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Input
+from datamesh.governance import ReadAccess
 from datamesh.mesh.resolve import Access, AccessDecider
 from datamesh.mesh.world import World
 
@@ -42,3 +45,25 @@ def input_access(world: World) -> AccessDecider:
 
     return decide
 
+
+def share_readers(product: DataProduct, world: World) -> dict[str, ReadAccess]:
+    """Every domain that may read `product` through its Delta share, with what it sees of PII: the catalog API's
+    own rule (catalog/sharing/shares.py), i.e. a domain may read it exactly when a product of that domain could
+    read it as an input."""
+    policies = list(world.policies.values())
+    readers: dict[str, ReadAccess] = {}
+    for name in sorted(world.domains):
+        read = governance.decide_input_access(
+            policies, product, consumer_domain=name, consumer_groups=world.domains[name].spec.team_groups
+        )
+        if read.allowed:
+            readers[name] = read
+    return readers
+
+
+def share_copies(product: DataProduct, world: World) -> list[Literal["mask", "exclude"]]:
+    """The share copies a build of `product` writes: one per PII treatment other than clear that some recipient
+    gets. The API serves such a recipient only a copy, even when the product declares no PII column, so the
+    modes depend on the grants alone."""
+    modes = {read.pii for read in share_readers(product, world).values()}
+    return [mode for mode in ("mask", "exclude") if mode in modes]

@@ -96,6 +96,9 @@ class BuildRequest(ApiModel):
     """Skip Spark entirely and report success: the scale benchmark measures only the control loop."""
     product_uid: str = ""
     """The DataProduct's metadata.uid: the publish commit carries it, so the operator can tell its own commits."""
+    share_copies: list[Literal["mask", "exclude"]] = Field(default_factory=list)
+    """The Delta Sharing copies (datamesh.sharing_copy) to write after the publish: one per PII treatment that a
+    recipient domain's grant gives, decided by the operator (mesh.access.share_copies)."""
 
     def to_json(self) -> str:
         return json.dumps(self.to_wire(), separators=(",", ":"))

@@ -7,8 +7,6 @@ Reads with delta-rs (`deltalake`) and pyarrow: no JVM in the API."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -62,29 +60,9 @@ class RowsPage:
     masked: list[str]
 
 
-def spark_string(value: Any) -> str:
-    """The value as Spark's `cast(... as string)` writes it, so masks match the ones the build engine writes."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        text = value.strftime("%Y-%m-%d %H:%M:%S")
-        if value.microsecond:
-            text += f".{value.microsecond:06d}".rstrip("0")
-        return text
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
-def mask(value: Any, key: bytes) -> str | None:
-    """The mesh's mask of `cast(value as string)` (datamesh.masking); null stays null."""
-    if value is None:
-        return None
-    return masking.mask_text(key, spark_string(value))
+#: Shared with the build's share copies (datamesh.masking): one masking for every way a consumer reads PII.
+spark_string = masking.spark_string
+mask = masking.mask_value
 
 
 def _expression(row_filter: RowFilter, field: pa.Field) -> pc.Expression:
