@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import DataProductStatus, Input
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.jobs import REQUEST_ENV
 from datamesh.controller.product_plan import ProductPlan, plan_product
-from datamesh.mesh.contract import BuildRequest
+from datamesh.mesh.contract import REQUEST_ENV, BuildRequest
 from datamesh.mesh.world import World
 
 T0 = datetime(2027, 1, 1, 12, tzinfo=UTC)
