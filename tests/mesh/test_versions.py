@@ -188,7 +188,7 @@ def test_a_pinned_input_reads_the_previous_major(world: World) -> None:
     assert pinned.upstream_versions == {"sales/customer-360": 4}
     follower = resolve_inputs(reader(world, "follower", None), world)
     assert follower.ok and follower.inputs[0].location == BASE + "@v2"
-    assert follower.upstream_versions == {"sales/customer-360": 1}
+    assert follower.upstream_versions == {"sales/customer-360@v2": 1}
 
 
 def test_a_pin_on_the_current_major_waits_for_it_to_publish(world: World) -> None:
@@ -213,3 +213,11 @@ def test_a_local_build_reads_the_pinned_major_where_it_publishes(world: World) -
     producer(world, "2.0.0", location=BASE, tableVersion=4, publishedVersion="1.0.0")
     local = resolve_inputs(reader(world, "churn", "2"), world, require_published=False)
     assert local.ok and local.inputs[0].location == BASE + "@v2"
+
+
+def test_reading_another_major_counts_as_a_new_upstream_version(world: World) -> None:
+    """Each table numbers its versions from 0: the key names the major so that moving to v2 rebuilds."""
+    kept = PreviousVersion(major=1, location=BASE, table_version=0)
+    producer(world, "2.0.0", location=BASE + "@v2", tableVersion=0, homeMajor=1, previousVersions=[kept])
+    assert resolve_inputs(reader(world, "churn", "1"), world).upstream_versions == {"sales/customer-360": 0}
+    assert resolve_inputs(reader(world, "follower", None), world).upstream_versions == {"sales/customer-360@v2": 0}

@@ -169,7 +169,7 @@ def resolve_inputs(
         if found.reason is not None:
             return _fail(resolution, found.reason, f"input {ref}: {found.message}")
         if found.table_version is not None:
-            resolution.upstream_versions[ref] = found.table_version
+            resolution.upstream_versions[_version_key(ref, upstream, found.location, world)] = found.table_version
         location = found.location
         resolution.inputs.append(
             ResolvedInput(
@@ -200,6 +200,15 @@ def _product_table(upstream: DataProduct, item: Input, world: World, require_pub
     if require_published:
         return versions.PinnedTable(reason="UpstreamNotReady", message="has not published data yet")
     return versions.PinnedTable(output_location(upstream, world) or "")
+
+
+def _version_key(ref: str, upstream: DataProduct, location: str, world: World) -> str:
+    """The upstream_versions key of the table read: `namespace/name`, or `namespace/name@v<major>` for a major's
+    sibling table. Each table numbers its Delta versions from 0, so without the major a consumer moving from v1's
+    version 0 to v2's version 0 would not see a change and would not rebuild."""
+    base = base_location(upstream, world)
+    major = placement.location_major(location, base, -1) if base and location else None
+    return ref if major is None or major == -1 else f"{ref}{placement.MAJOR_MARK}{major}"
 
 
 def _fail(resolution: Resolution, reason: str, message: str) -> Resolution:
