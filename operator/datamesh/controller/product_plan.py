@@ -217,6 +217,11 @@ def _previous_versions(product: DataProduct, world: World, plan: ProductPlan, no
     """status.previousVersions: record the published table of an older major before the new one publishes
     elsewhere, and retire the entries nobody pins any more or whose sunset has passed (mesh/versions.py)."""
     status = plan.status
+    steady = status.home_major is not None and versions.major_of(status.published_version) == versions.major_of(
+        product.spec.version
+    )
+    if not status.previous_versions and (status.location is None or (steady and status.published_version)):
+        return  # the steady state: nothing older is served, and what is published is the current major
     current = product.model_copy(update={"status": status})
     served = versions.plan_previous(
         current, base_location(product, world), pinned=versions.pins(world, product), today=now.date()
