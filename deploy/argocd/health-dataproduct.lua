@@ -5,6 +5,9 @@ local hs = {}
 -- Ready=False for one of these reasons means the operator is still at work (a build is running or queued),
 -- not that something broke (datamesh.api.reasons.PRODUCT_IN_PROGRESS).
 local still_working = {Building = true, Pending = true}
+-- Ready=False for one of these means the product waits for something outside the operator: a deletion held until
+-- its consumers move (datamesh.api.reasons.PRODUCT_SUSPENDED). Argo CD's Suspended, with the message naming them.
+local suspended = {DeletionHeld = true}
 
 local function waiting(message)
   hs.status = "Progressing"
@@ -36,6 +39,9 @@ if message == nil or message == "" then
 end
 if ready.status == "True" then
   hs.status = "Healthy"
+  hs.message = message
+elseif ready.status == "False" and ready.reason ~= nil and suspended[ready.reason] then
+  hs.status = "Suspended"
   hs.message = message
 elseif ready.status == "False" and (ready.reason == nil or not still_working[ready.reason]) then
   hs.status = "Degraded"

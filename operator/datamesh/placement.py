@@ -244,6 +244,39 @@ def product_location(product: DataProduct, domain: Domain) -> str:
     return str(product_place(product, domain))
 
 
+#: Joins a product's table folder to the major version of a sibling table: `<table>@v2`. Kubernetes names cannot
+#: hold '@' and written product locations may not either, so no other product's table can ever be spelled so.
+MAJOR_MARK = "@v"
+
+
+def major_place(base: Place, major: int, home: int) -> Place:
+    """The table of `major` next to the product's table `base`: `base` itself for its home major (the first one it
+    published), the sibling `<base>@v<major>` for any other. A sibling rather than a subfolder: a subfolder would
+    sit inside the older major's table, where that table's VACUUM and its deletion would remove the newer one; and
+    a sibling named with '@' lies in no other object's place when `base` lies in none (see MAJOR_MARK)."""
+    if major == home:
+        return base
+    return Place(base.scheme, base.authority, (*base.parts[:-1], f"{base.parts[-1]}{MAJOR_MARK}{major}"))
+
+
+def location_major(location: str, base: str, home: int) -> int | None:
+    """The major whose table `location` is, for a product whose home table is `base`; None when it is not one of
+    the product's tables."""
+    try:
+        place, table = _parse(location), _parse(base)
+    except ValueError:
+        return None
+    if place == table:
+        return home
+    if place.store != table.store or place.parts[:-1] != table.parts[:-1]:
+        return None
+    suffix = place.parts[-1].removeprefix(table.parts[-1] + MAJOR_MARK)
+    if suffix == place.parts[-1] or not suffix.isdigit() or (suffix.startswith("0") and suffix != "0"):
+        return None
+    major = int(suffix)
+    return major if major != home else None
+
+
 def _outside(field: str, place: Place, root: Place, domain: Domain) -> str:
     what = "is the storage root itself" if place.relation(root) == "is" else "is not inside the storage root"
     return f"{field}: location {place} {what} {root} of Domain {domain.name}; a product's table lies strictly inside it"
@@ -294,10 +327,8 @@ def _product_claim(product: DataProduct, domains: Mapping[str, Domain], place: P
     location = product.status.location if product.status else None
     published = False
     if location:
-        try:
-            published = _parse(location).relation(place) == "is"
-        except ValueError:
-            published = False
+        # Published at its table, or at its table's sibling for a newer major (see major_place).
+        published = location_major(location, str(place), -1) is not None
     return Claim(
         place,
         f"the table of DataProduct {namespace}/{product.name}",
@@ -421,6 +452,12 @@ def product_problems(
                 parse_location(output.location, f"spec.outputs[{index}].location")
             except PlacementError as error:
                 problems.append(str(error))
+                continue
+            if "@" in output.location:
+                problems.append(
+                    f"spec.outputs[{index}].location: {output.location!r} is refused: '@' is reserved for the tables"
+                    " of a product's major versions (<table>@v2)"
+                )
     domain = domains.get(product.spec.domain)
     if domain is None or problems:
         return problems

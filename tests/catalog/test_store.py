@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from datamesh.api.dataproduct import PreviousVersion
 from datamesh.catalog import CatalogSync, CatalogUnavailable, open_catalog
 from datamesh.catalog.access import Caller, access_view
 from datamesh.catalog.db import MIGRATIONS, create_catalog_engine, current_revision, head_revision
@@ -31,6 +32,7 @@ from datamesh.catalog.models import (
     QualityRunRow,
     SlaRow,
     TagRow,
+    VersionRow,
 )
 from datamesh.catalog.queries import (
     ProductFilters,
@@ -68,7 +70,7 @@ def test_migrations_reach_head_idempotently_and_match_the_models(catalog_url: st
     second = open_catalog(catalog_url)  # a second process starting later: upgrade to head is a no-op
     second.migrate()
     second.ping()
-    assert current_revision(second.engine) == head_revision() == "0003"
+    assert current_revision(second.engine) == head_revision() == "0004"
     with second.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     second.close()
@@ -456,3 +458,40 @@ def test_unreachable_postgres_is_unavailable_not_a_crash() -> None:
     sync = open_catalog("postgresql://nobody@127.0.0.1:1/catalog?connect_timeout=2")
     with pytest.raises(CatalogUnavailable, match="upsert of Domain sales|migrate"):
         sync.upsert_domain(make_domain("sales"))
+
+
+def test_one_entry_per_served_major(catalog: CatalogSync) -> None:
+    """A major bump keeps the previous major's entry (status.previousVersions) until it is retired."""
+    catalog.upsert_domain(make_domain("sales"))
+    product = make_product("orders", "sales", quality=0.97, run_id="run-1")
+    catalog.upsert_product(product)
+    assert product.status is not None
+    # Bumped to 2.0.0: while v2 builds, status.location still names v1's table, recorded as a previous major.
+    product.spec.version = "2.0.0"
+    product.status.previous_versions = [
+        PreviousVersion(major=1, version="1.0.0", location="/lake/sales/orders", table_version=3,
+                        consumers=["marketing/churn"], until="2027-06-30")
+    ]  # fmt: skip
+    catalog.upsert_product(product)
+
+    def versions() -> list[tuple[Any, ...]]:
+        with Session(catalog.engine) as session:
+            view = access_view(session, Caller("someone", frozenset({"sales-team"})))
+            found = find_product(session, view, "sales", "orders")
+            assert found is not None
+            detail = product_detail(session, view, found)["versions"]
+        return [(v["major"], v["current"], v["location"], v["tableVersion"], v["consumers"]) for v in detail]
+
+    assert versions() == [(2, True, None, None, []), (1, False, "/lake/sales/orders", 3, ["marketing/churn"])]
+    # v2 publishes next to it.
+    product.status.location, product.status.table_version = "/lake/sales/orders@v2", 0
+    catalog.upsert_product(product)
+    assert versions() == [
+        (2, True, "/lake/sales/orders@v2", 0, []),
+        (1, False, "/lake/sales/orders", 3, ["marketing/churn"]),
+    ]
+    # Retired: one entry again.
+    product.status.previous_versions = []
+    catalog.upsert_product(product)
+    assert versions() == [(2, True, "/lake/sales/orders@v2", 0, [])]
+    assert count(catalog, VersionRow) == 1

@@ -193,3 +193,41 @@ def test_the_change_corpus_on_admission(crds: Cluster, operator: Operator | None
             assert f"/r{new['metadata']['name'][1:]}" in result.stderr, result.stderr
     expected = [(case, "refused" if rule else "admitted", rule) for case, *_, rule in cases]
     assert decided == expected
+
+
+def test_an_input_pins_a_major_and_fails_closed_until_it_is_served(
+    crds: Cluster, operator: Operator | None, tmp_path: Path
+) -> None:
+    """A pin is resolved against what the producer serves (mesh/versions.py); publishing both majors needs builds
+    (tests/operator/test_majors.py)."""
+    sales, marketing = unique("lvs"), unique("lvm")
+    for domain in (sales, marketing):
+        apply_and_wait_domain(crds, domain_manifest(domain, tmp_path), operator)
+    crds.apply(producer(sales))  # 1.0.0, never publishes (it reads a product that does not exist)
+    # Only a product input has a major to pin: the API server's own validation refuses it on a source.
+    bad = consumer(marketing, sales, name="bad")
+    bad["spec"]["inputs"] = [{"source": "bronze.crm.customers", "version": "1"}]
+    refused = crds.apply(bad, check=False)
+    assert refused.returncode != 0 and "version pins the major version of a product input" in refused.stderr
+    for name, version in (("pinned", "^1"), ("future", "3")):
+        body = consumer(marketing, sales, name=name)
+        body["spec"]["inputs"][0]["version"] = version
+        crds.apply(body)
+
+    def inputs_ready(name: str, reason: str) -> dict[str, Any] | None:
+        found = condition(crds.get("dataproduct", name, marketing), "InputsReady")
+        return found if found.get("reason") == reason else None
+
+    waiting = wait_for("the pinned major not published yet",
+                       lambda: inputs_ready("pinned", "UpstreamNotReady"), operator=operator)  # fmt: skip
+    assert waiting["message"] == f"input {sales}/orders: has not published major version 1 yet"
+    unserved = wait_for("a pin on a major not served",
+                        lambda: inputs_ready("future", "UpstreamVersionNotServed"), operator=operator)  # fmt: skip
+    assert unserved["status"] == "False"
+    assert unserved["message"] == f"input {sales}/orders: pins major version 3, which is not served (served: 1)"
+    # A pinned reader is a consumer like any other: breaking what it reads is refused without a new major.
+    breaking = producer(sales)
+    breaking["spec"]["schema"] = [c for c in SCHEMA if c["name"] != "amount"]
+    refused = crds.apply(breaking, check=False)
+    assert refused.returncode != 0
+    assert f"consumer {marketing}/future, {marketing}/pinned read column 'amount'" in refused.stderr

@@ -96,6 +96,14 @@ def test_building_is_progressing_for_products() -> None:
     assert health(SCRIPTS["Domain"], sample("Domain", [ready("False", "Building", "?")]))[0] == "Degraded"
 
 
+def test_a_held_deletion_is_suspended_with_its_message() -> None:
+    message = "deletion held: read by marketing/churn; annotate datamesh.dev/force-delete=true to delete anyway"
+    body = sample("DataProduct", [ready("False", "DeletionHeld", message)])
+    assert health(SCRIPTS["DataProduct"], body) == ("Suspended", message)
+    # Only a product's deletion is held: for a Domain the reason means nothing and stays Degraded.
+    assert health(SCRIPTS["Domain"], sample("Domain", [ready("False", "DeletionHeld", "?")]))[0] == "Degraded"
+
+
 @pytest.mark.parametrize("kind", sorted(SCRIPTS))
 def test_a_condition_about_an_older_generation_is_progressing(kind: str) -> None:
     body = sample(kind, [ready("True", "Published", "old news", generation=1)], generation=2)
@@ -120,10 +128,10 @@ def test_example_application_syncs_with_server_side_apply() -> None:
     assert app["spec"]["source"]["directory"]["recurse"] is True
 
 
-def lua_still_working(script: Path) -> set[str]:
-    """The reason names in a script's `still_working` table."""
-    match = re.search(r"^local still_working = \{(.*)\}$", script.read_text(), re.M)
-    assert match, f"{script.name} has no still_working table"
+def lua_still_working(script: Path, table: str = "still_working") -> set[str]:
+    """The reason names in a script's `still_working` (or other) table."""
+    match = re.search(rf"^local {table} = \{{(.*)\}}$", script.read_text(), re.M)
+    assert match, f"{script.name} has no {table} table"
     return set(re.findall(r"(\w+) = true", match.group(1)))
 
 
@@ -131,3 +139,5 @@ def test_the_scripts_name_the_api_reasons_for_still_working() -> None:
     assert lua_still_working(SCRIPTS["DataProduct"]) == set(reasons.PRODUCT_IN_PROGRESS)
     assert lua_still_working(SCRIPTS["Domain"]) == set(reasons.DOMAIN_IN_PROGRESS)
     assert reasons.PRODUCT_REASONS[reasons.BUILT] >= reasons.PRODUCT_IN_PROGRESS
+    assert lua_still_working(SCRIPTS["DataProduct"], "suspended") == set(reasons.PRODUCT_SUSPENDED)
+    assert reasons.PRODUCT_REASONS[reasons.READY] >= reasons.PRODUCT_SUSPENDED

@@ -87,6 +87,11 @@ class Input(ApiModel):
             "set exactly one of source or product",
             lambda m: (m.source is None) != (m.product is None),
         ),
+        Rule(
+            "!has(self.version) || has(self.product)",
+            "version pins the major version of a product input; a source has none",
+            lambda m: m.version is None or m.product is not None,
+        ),
     )
 
     source: TableName | None = None
@@ -98,6 +103,10 @@ class Input(ApiModel):
     alias: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)] | None = None
     """Name under which the transform sees this input. Default: the source name as written (quote it
     with backticks in SQL, e.g. `bronze.crm.customers`) or the product name with '-' turned into '_'."""
+    version: Annotated[str, Field(pattern=r"^\^?(0|[1-9][0-9]{0,3})$", max_length=5)] | None = None
+    """For a product input: the major version of its contract to read, e.g. "1" or "^1" (the same). While the
+    product serves that major side by side with a newer one, this input keeps reading it; unset follows the
+    current major (docs/lifecycle.md)."""
 
     @property
     def ref(self) -> str:
@@ -543,6 +552,23 @@ class Consumer(ApiModel):
         return self.reads_all or column.lower() in {c.lower() for c in self.columns}
 
 
+class PreviousVersion(ApiModel):
+    """An older major version of the contract, still served at its own table for the consumers that pin it."""
+
+    major: Annotated[int, Field(ge=0)]
+    """The major version."""
+    version: str | None = None
+    """The last spec.version published under this major, when known."""
+    location: str
+    """Where its table lies (operator-computed, never written by a tenant)."""
+    table_version: int | None = None
+    """The Delta table version last published under this major."""
+    consumers: list[str] = Field(default_factory=list)
+    """namespace/name of the products whose inputs pin this major."""
+    until: str | None = None
+    """spec.deprecation.sunset (YYYY-MM-DD) when set: after it the major is retired even with consumers left."""
+
+
 class DataProductStatus(ApiModel):
     """Observed state of the product: conditions, quality and freshness of the published data."""
 
@@ -578,6 +604,15 @@ class DataProductStatus(ApiModel):
     """The products that read this one, with the columns they use (docs/lifecycle.md)."""
     consumer_count: int | None = None
     """How many products read this one (the length of consumers, for `kubectl get dp -o wide`)."""
+    # -- side-by-side majors (docs/lifecycle.md): kept as one block at the end of the status.
+    published_version: str | None = None
+    """spec.version of the contract the published data was built from."""
+    home_major: int | None = None
+    """The major version the product first published: its table keeps the product's location; every other major
+    publishes to the sibling <location>@v<major>."""
+    previous_versions: Annotated[list[PreviousVersion], Field(max_length=100)] = Field(default_factory=list)
+    """Older major versions still served side by side with the current one, each at its own table, until no
+    consumer pins it any more or spec.deprecation.sunset passes."""
 
 
 class DataProduct(ApiModel):

@@ -54,6 +54,9 @@ LOCATION_REFUSED: Final = "LocationRefused"
 #: The product is being deleted but other products still read it: its finalizer holds it (Ready=False, Warning Event)
 #: until they move or the datamesh.dev/force-delete annotation lets it go (docs/lifecycle.md).
 DELETION_HELD: Final = "DeletionHeld"
+#: Ready=False reasons that mean "waiting for something outside the operator" (Argo CD's Suspended: a held deletion
+#: waits for its consumers to move; deploy/argocd/health-dataproduct.lua).
+PRODUCT_SUSPENDED: Final = frozenset({DELETION_HELD})
 
 # Deprecated's reasons (docs/lifecycle.md).
 #: This product carries spec.deprecation.
@@ -72,7 +75,7 @@ PRODUCT_REASONS: Final = {
     INPUTS_READY: frozenset(
         {
             "Resolved", "NotValidated", "DomainNotFound", "SourceNotFound", "UpstreamNotFound", "UpstreamNotReady",
-            "Cycle", "AccessDenied", "CredentialsUnavailable",
+            "Cycle", "AccessDenied", "CredentialsUnavailable", "UpstreamVersionNotServed",
         }
     ),  # fmt: skip
     BUILT: frozenset(

@@ -140,6 +140,24 @@ class SlaRow(Base):
     min_quality_score: Mapped[float] = mapped_column(Float)
 
 
+class VersionRow(Base):
+    """A major version the product serves: the current one, or an older one still served side by side for the
+    consumers that pin it (docs/lifecycle.md). Rewritten with the status on every sync."""
+
+    __tablename__ = "product_versions"
+
+    product_id: Mapped[int] = mapped_column(_product_fk(), primary_key=True)
+    major: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str | None] = mapped_column(String(64))
+    current: Mapped[bool] = mapped_column(Boolean)
+    location: Mapped[str | None] = mapped_column(String(1024))
+    table_version: Mapped[int | None] = mapped_column(BigInteger)
+    consumers: Mapped[list[str]] = mapped_column(JSON)
+    """namespace/name of the products pinning this major (empty for the current one: its readers follow it)."""
+    until: Mapped[str | None] = mapped_column(String(10))
+    """The sunset after which an older major is retired (YYYY-MM-DD)."""
+
+
 class FreshnessRow(Base):
     """How fresh the published data is, as the operator last reported it."""
 

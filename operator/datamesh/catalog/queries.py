@@ -23,6 +23,7 @@ from datamesh.catalog.models import (
     QualityRunRow,
     SlaRow,
     TagRow,
+    VersionRow,
 )
 from datamesh.catalog.records import as_utc, now
 
@@ -289,9 +290,22 @@ def product_detail(session: Session, view: AccessView, row: ProductRow) -> dict[
             },
             "qualityHistory": _quality_history(session, row.id),
             "lineage": _lineage(session, view, row),
+            "versions": _versions(session, row.id),
         }
     )
     return detail
+
+
+def _versions(session: Session, product_id: int) -> list[dict[str, Any]]:
+    """The majors the product serves, newest first: the current one and those kept side by side."""
+    rows = session.execute(
+        select(VersionRow).where(VersionRow.product_id == product_id).order_by(VersionRow.major.desc())
+    ).scalars()
+    return [
+        {"major": v.major, "version": v.version, "current": v.current, "location": v.location,
+         "tableVersion": v.table_version, "consumers": list(v.consumers or []), "until": v.until}
+        for v in rows
+    ]  # fmt: skip
 
 
 def mesh_graph(session: Session, view: AccessView) -> dict[str, Any]:

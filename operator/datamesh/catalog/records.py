@@ -12,6 +12,7 @@ from datamesh.api.common import Condition
 from datamesh.api.dataproduct import DataProduct
 from datamesh.api.domain import Domain
 from datamesh.api.durations import parse_duration
+from datamesh.mesh.versions import major_of
 
 #: Build outcomes that end a run and therefore belong in the quality history (Running does not).
 FINISHED_OUTCOMES = ("Published", "QualityFailed", "Failed")
@@ -92,6 +93,8 @@ class ProductRecord:
     freshness: dict[str, Any]
     quality_run: dict[str, Any] | None = field(default=None)
     """The last build, when it has finished: recorded once per run id."""
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    """The majors the product serves: the current one and status.previousVersions (one catalog entry each)."""
 
 
 def _spec_rows(product: DataProduct) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
@@ -211,4 +214,30 @@ def product_record(product: DataProduct) -> ProductRecord:
             "next_build_at": status.next_build_at if status else None,
         },
         quality_run=_quality_run(product),
+        versions=_versions(product),
     )
+
+
+def _versions(product: DataProduct) -> list[dict[str, Any]]:
+    """One row per served major. While a new major builds, status.location still names the previous major's table
+    (listed among the previous ones): the current major then has no table yet."""
+    status = product.status
+    previous = status.previous_versions if status else []
+    old_tables = {p.location for p in previous}
+    published = status is not None and status.location is not None and status.location not in old_tables
+    current: dict[str, Any] = {
+        "major": major_of(product.spec.version),
+        "version": product.spec.version,
+        "current": True,
+        "location": status.location if published and status else None,
+        "table_version": status.table_version if published and status else None,
+        "consumers": [],
+        "until": None,
+    }
+    older = [
+        {"major": p.major, "version": p.version, "current": False, "location": p.location,
+         "table_version": p.table_version, "consumers": list(p.consumers), "until": p.until}
+        for p in previous
+        if p.major != current["major"]
+    ]  # fmt: skip
+    return [current, *older]

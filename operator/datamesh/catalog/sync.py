@@ -35,6 +35,7 @@ from datamesh.catalog.models import (
     QualityRunRow,
     SlaRow,
     TagRow,
+    VersionRow,
 )
 from datamesh.catalog.records import DomainRecord, ProductRecord, domain_record, now, product_record
 from datamesh.mesh.world import World
@@ -109,6 +110,9 @@ def _write_product(session: Session, record: ProductRecord) -> None:
     row.synced_at = synced_at
     row.deleted_at = None  # re-created under the same key: the same product, its history continues
     session.merge(FreshnessRow(product_id=row.id, **record.freshness))
+    # The served majors follow the status, not the spec: rewritten on every sync (a handful of rows).
+    session.execute(delete(VersionRow).where(VersionRow.product_id == row.id))
+    session.add_all(VersionRow(product_id=row.id, **version) for version in record.versions)
     if record.quality_run is not None:
         _insert_ignoring_conflict(
             session,

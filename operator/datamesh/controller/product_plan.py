@@ -24,10 +24,10 @@ from datamesh.controller import conditions as cond
 from datamesh.controller import scheduling
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.jobs import HostPathRefused, build_job, job_name
-from datamesh.mesh import lifecycle
+from datamesh.mesh import lifecycle, versions
 from datamesh.mesh.access import share_copies
 from datamesh.mesh.contract import BuildRequest, BuildResult
-from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
+from datamesh.mesh.resolve import AccessDecider, allow_all, base_location, output_location, resolve_inputs
 from datamesh.mesh.world import World
 
 REBUILD_ANNOTATION = "datamesh.dev/rebuild"
@@ -159,6 +159,7 @@ def plan_product(
     if old_fresh is not None and old_fresh.status == "True" and fresh.status == "False":
         plan.events.append(Event("Warning", "Stale", fresh.message))
     desired.append(_lifecycle(product, world, old, plan, now))
+    _previous_versions(product, world, plan, now)
 
     can_build = (
         validated.status == "True"
@@ -211,6 +212,36 @@ def _lifecycle(
     ):
         plan.events.append(Event("Warning", reasons.UPSTREAM_DEPRECATED, deprecated.message))
     return deprecated
+
+
+def _previous_versions(product: DataProduct, world: World, plan: ProductPlan, now: datetime) -> None:
+    """status.previousVersions: record the published table of an older major before the new one publishes
+    elsewhere, and retire the entries nobody pins any more or whose sunset has passed (mesh/versions.py)."""
+    status = plan.status
+    steady = status.home_major is not None and versions.major_of(status.published_version) == versions.major_of(
+        product.spec.version
+    )
+    if not status.previous_versions and (status.location is None or (steady and status.published_version)):
+        return  # the steady state: nothing older is served, and what is published is the current major
+    current = product.model_copy(update={"status": status})
+    served = versions.plan_previous(
+        current, base_location(product, world), pinned=versions.pins(world, product), today=now.date()
+    )
+    recorded = {p.major for p in status.previous_versions}
+    for entry in served.kept:
+        if entry.major not in recorded:
+            plan.events.append(
+                Event("Normal", "MajorVersionKept", f"major version {entry.major} stays served at {entry.location}")
+            )
+    for entry in served.retired:
+        if entry.major in recorded:
+            # The table itself is kept (docs/lifecycle.md): pinned consumers have moved, or were told of the sunset.
+            plan.events.append(
+                Event("Normal", "MajorVersionRetired", f"major version {entry.major} is no longer served; its table"
+                      f" at {entry.location} is kept")
+            )  # fmt: skip
+    status.previous_versions = served.kept
+    status.home_major = served.home
 
 
 def deprecation_condition(product: DataProduct, world: World, now: datetime) -> cond.Desired:
@@ -462,7 +493,12 @@ def _launch(
 ) -> None:
     domain = world.domains[product.spec.domain]
     name = job_name(product.name, generation, trigger.token, trigger.attempt)
-    location = output_location(product, world) or ""
+    current = product.model_copy(update={"status": status})
+    location = output_location(current, world) or ""
+    base = base_location(product, world)
+    if status.home_major is None and base is not None:
+        # The first build fixes which major keeps the product's own location (mesh/versions.py).
+        status.home_major = versions.home_major(current, base)
     request = BuildRequest(
         namespace=domain.namespace_name,
         name=product.name,
@@ -576,6 +612,8 @@ def _fold_result(
         status.published_generation = job.generation
         status.data_updated_at = result.data_updated_at or finished
         status.location = result.location or status.location
+        if job.generation == int(product.metadata.get("generation") or 0):
+            status.published_version = product.spec.version
         status.upstream_versions = dict(job.upstream_versions)
         plan.events.append(
             Event(

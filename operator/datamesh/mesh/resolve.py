@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datamesh import placement
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Input
+from datamesh.mesh import versions
 from datamesh.mesh.contract import PiiMode, ResolvedInput, SecretOptionRef, secret_env
 from datamesh.mesh.world import World
 
@@ -46,11 +47,19 @@ class Resolution:
         return self.problem_reason is None
 
 
-def output_location(product: DataProduct, world: World) -> str | None:
-    """Where the product publishes, as placement computes it (<domain storage>/<name>, or its delta output's
-    location when that lies strictly inside the domain's storage root); None when its Domain is unknown or the
-    place is refused (outside the root, or overlapping another product's table, a source or another domain's
-    root). Nothing may be built or deleted at None."""
+def output_location(product: DataProduct, world: World, *, major: int | None = None) -> str | None:
+    """Where the product publishes its current major (or `major`), as placement computes it: its own location
+    (base_location) for the first major it published, the sibling <location>@v<N> for any other
+    (mesh/versions.py); None when its Domain is unknown or the place is refused. Nothing may be built or deleted
+    at None."""
+    base = base_location(product, world)
+    return None if base is None else versions.table_location(product, base, major)
+
+
+def base_location(product: DataProduct, world: World) -> str | None:
+    """The product's own location (<domain storage>/<name>, or its delta output's location when that lies strictly
+    inside the domain's storage root); None when its Domain is unknown or the place is refused (outside the root,
+    or overlapping another product's table, a source or another domain's root)."""
     domain = world.domains.get(product.spec.domain)
     if domain is None:
         return None
@@ -156,15 +165,12 @@ def resolve_inputs(
         access = decide(product, item, domain_name, upstream)
         if not access.allowed:
             return _fail(resolution, "AccessDenied", f"input {ref}: {access.reason}")
-        status = upstream.status
-        published = status is not None and status.table_version is not None and bool(status.location)
-        if published and status is not None and status.table_version is not None:
-            resolution.upstream_versions[ref] = status.table_version
-            location = status.location or ""
-        elif require_published:
-            return _fail(resolution, "UpstreamNotReady", f"input {ref}: has not published data yet")
-        else:
-            location = output_location(upstream, world) or ""
+        found = _product_table(upstream, item, world, require_published)
+        if found.reason is not None:
+            return _fail(resolution, found.reason, f"input {ref}: {found.message}")
+        if found.table_version is not None:
+            resolution.upstream_versions[_version_key(ref, upstream, found.location, world)] = found.table_version
+        location = found.location
         resolution.inputs.append(
             ResolvedInput(
                 view=item.view,
@@ -178,6 +184,31 @@ def resolve_inputs(
             )
         )
     return resolution
+
+
+def _product_table(upstream: DataProduct, item: Input, world: World, require_published: bool) -> versions.PinnedTable:
+    """The table an input reads of `upstream`: the major it pins (mesh/versions.py), else the published one."""
+    pin = versions.pinned_major(item)
+    if pin is not None:
+        found = versions.pinned_table(upstream, pin, base_location(upstream, world))
+        if found.reason is None or require_published:
+            return found
+        return versions.PinnedTable(output_location(upstream, world, major=pin) or "")
+    status = upstream.status
+    if status is not None and status.table_version is not None and status.location:
+        return versions.PinnedTable(status.location, status.table_version)
+    if require_published:
+        return versions.PinnedTable(reason="UpstreamNotReady", message="has not published data yet")
+    return versions.PinnedTable(output_location(upstream, world) or "")
+
+
+def _version_key(ref: str, upstream: DataProduct, location: str, world: World) -> str:
+    """The upstream_versions key of the table read: `namespace/name`, or `namespace/name@v<major>` for a major's
+    sibling table. Each table numbers its Delta versions from 0, so without the major a consumer moving from v1's
+    version 0 to v2's version 0 would not see a change and would not rebuild."""
+    base = base_location(upstream, world)
+    major = placement.location_major(location, base, -1) if base and location else None
+    return ref if major is None or major == -1 else f"{ref}{placement.MAJOR_MARK}{major}"
 
 
 def _fail(resolution: Resolution, reason: str, message: str) -> Resolution:

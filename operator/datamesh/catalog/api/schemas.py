@@ -83,6 +83,18 @@ class LineageView(Wire):
     downstream: list[dict[str, Any]] = Field(description="Visible products that read this product.")
 
 
+class VersionView(Wire):
+    """A major version the product serves (docs/lifecycle.md)."""
+
+    major: int
+    version: str | None
+    current: bool = Field(description="The contract's current major; the others are served for pinned readers.")
+    location: str | None = Field(description="Its table (None while the current major has not published).")
+    table_version: int | None
+    consumers: list[str] = Field(description="namespace/name of the products pinning this (older) major.")
+    until: str | None = Field(description="The sunset after which an older major is retired.")
+
+
 class ProductDetail(ProductSummary):
     access_policy: str
     labels: dict[str, str]
@@ -92,6 +104,9 @@ class ProductDetail(ProductSummary):
     status: dict[str, Any]
     quality_history: list[QualityRun] = Field(description="Finished builds, newest first (at most 50).")
     lineage: LineageView
+    versions: list[VersionView] = Field(
+        default_factory=list, description="The majors it serves, newest first: one entry each."
+    )
 
 
 class DomainView(Wire):
