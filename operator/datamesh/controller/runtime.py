@@ -272,7 +272,8 @@ class Runtime:
         plan = plan_product(
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
-        shared = await self._share(product, current)
+        # Decided on the new status: the reconcile that records the first publish hands out the profiles too.
+        shared = await self._share(product.model_copy(update={"status": plan.status}), current)
         plan.status.shares, plan.status.handled_share_rotation = shared.shares, shared.handled_rotation
         if self.catalog is not None:
             # Queued, not written: should the write not land, the product is looked at again (CatalogSynced=False).
