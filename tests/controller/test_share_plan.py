@@ -17,6 +17,7 @@ from datamesh.controller.share_plan import (
     field_manager,
     plan_shares,
     secret_key,
+    settle,
     shares_secret,
 )
 from datamesh.mesh.world import World
@@ -234,3 +235,29 @@ def test_the_secret_body_holds_only_this_products_key() -> None:
     body = shares_secret("marketing", "sales.customers.share", {"bearerToken": "t"})
     assert body["metadata"]["name"] == "datamesh-shares" and list(body["data"]) == ["sales.customers.share"]
     assert "data" not in shares_secret("marketing", "sales.customers.share", None)
+
+
+def test_a_namespace_whose_write_failed_keeps_its_old_share_and_retries() -> None:
+    item = customers([{"domains": ["marketing", "finance"], "pii": "mask"}])
+    world = world_of(item)
+    first = plan(item, world)
+    item = handed_out(item, first)
+    item.metadata["annotations"] = {ROTATE_ANNOTATION: "now"}
+    rotated = plan(item, world)
+    settled = settle(rotated, {"marketing-ns"}, first.shares, None)
+    assert [i.share.recipient for i in settled.issue] == ["finance"]
+    old_marketing = next(s for s in first.shares if s.recipient == "marketing")
+    assert old_marketing in settled.shares and len(settled.shares) == 2
+    assert settled.handled_rotation is None, "marketing's rotation is still owed"
+    assert settle(rotated, set(), first.shares, None) is rotated
+
+
+def test_a_removal_that_failed_stays_in_the_status_to_be_tried_again() -> None:
+    item = customers([{"domains": ["marketing"], "pii": "mask"}])
+    world = world_of(item)
+    first = plan(item, world)
+    item = handed_out(item, first)
+    item.spec.governance.grants = []
+    revoked = plan(item, world)
+    settled = settle(revoked, {"marketing-ns"}, first.shares, None)
+    assert settled.shares == first.shares and [r.share.recipient for r in settled.revoke] == ["marketing"]

@@ -37,7 +37,7 @@ from datamesh.controller.product_plan import (
     plan_product,
     run_id_for,
 )
-from datamesh.controller.share_plan import SharePlan, field_manager, plan_shares
+from datamesh.controller.share_plan import SharePlan, field_manager, plan_shares, settle
 from datamesh.controller.share_secrets import write_share_secrets
 from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
@@ -321,7 +321,9 @@ class Runtime:
         )  # fmt: skip
         if not shared.issue and not shared.revoke:
             return shared
-        await write_share_secrets(self.kube, shared, field_manager(product.spec.domain, product.name))
+        failed = await write_share_secrets(self.kube, shared, field_manager(product.spec.domain, product.name))
+        status = product.status or DataProductStatus()
+        shared = settle(shared, failed, status.shares, status.handled_share_rotation)
         if self.catalog is not None:
             issued = [(i.share.recipient, i.share.token_hash, i.share.expires_at) for i in shared.issue]
             revoked = [i.replaces for i in shared.issue if i.replaces] + [r.share.token_hash for r in shared.revoke]

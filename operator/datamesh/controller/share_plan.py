@@ -181,6 +181,25 @@ def plan_shares(
     return plan
 
 
+def settle(plan: SharePlan, failed: set[str], previous: list[Share], previous_rotation: str | None) -> SharePlan:
+    """The plan as far as its Secret writes landed, `failed` naming the namespaces where they did not: an issue
+    there is dropped (the recipient keeps what the status had, its new token is never stored), a removal stays
+    in the status so the next reconcile tries again (its token is revoked all the same: the grant is gone), and a
+    rotation request counts as handled only once every recipient's new token is written."""
+    if not failed:
+        return plan
+    before = {s.recipient: s for s in previous}
+    issue = [i for i in plan.issue if i.namespace not in failed]
+    dropped = {i.share.recipient for i in plan.issue if i.namespace in failed}
+    shares = [s for s in plan.shares if s.recipient not in dropped]
+    shares += [before[r] for r in sorted(dropped) if r in before]
+    shares += [
+        r.share for r in plan.revoke if r.remove_key and r.namespace in failed and r.share.recipient not in dropped
+    ]
+    rotation = previous_rotation if dropped else plan.handled_rotation
+    return SharePlan(sorted(shares, key=lambda s: s.recipient), issue, plan.revoke, rotation, plan.note)
+
+
 def shares_secret(namespace: str, key: str, profile: dict[str, Any] | None) -> dict[str, Any]:
     """What one product applies to a recipient's Secret under its own field manager: its key with the profile, or
     (revoking) no key at all, which server-side apply turns into removing the key this manager owned."""
