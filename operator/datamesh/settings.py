@@ -267,6 +267,16 @@ SHARING_KEY = _declare(
     "same key. Empty: a random key per process (URLs work only on the replica that issued them).",
     "API",
 )
+SHARING_ENDPOINT = _declare(
+    "SHARING_ENDPOINT",
+    "",
+    "Delta Sharing endpoint recipients reach (the catalog API's external URL and `/delta-sharing`), written into "
+    "the profile Secrets the operator hands each recipient domain. Empty: the operator hands out no profiles.",
+    "operator",
+)
+SHARE_TOKEN_DAYS = _declare(
+    "SHARE_TOKEN_DAYS", "30", "Lifetime of a recipient's token; it is rotated when a fifth of it is left.", "operator"
+)
 SHARING_URL_SECONDS = _declare("SHARING_URL_SECONDS", "900", "Lifetime of a Delta Sharing file URL.", "API")
 TOKEN = _declare("TOKEN", "", "Bearer token `datamesh catalog` sends (`--token` wins; empty: the kubeconfig's).", "CLI")
 

@@ -165,3 +165,36 @@ def test_a_hung_database_holds_only_the_writer_and_the_newest_change_lands(tmp_p
 
     asyncio.run(scenario())
     assert written == ["v1", "v5"]
+
+
+def test_share_token_writes_land_in_order_and_a_newer_one_never_replaces_an_older(tmp_path: Path) -> None:
+    """Two reconciles in a row: the first issues token 1, the second rotates it to token 2 (store 2, revoke 1)
+    before anything landed. Each write is queued under its own hash, so token 1 is stored and then revoked."""
+    from datetime import UTC, datetime, timedelta
+
+    from datamesh.catalog.models import ShareTokenRow
+    from datamesh.catalog.sharing.tokens import token_hash
+
+    sync = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    now = datetime.now(UTC)
+    first, second = token_hash("one"), token_hash("two")
+
+    async def list_existing() -> Inventory:
+        return NOTHING
+
+    def stored() -> set[str]:
+        with Session(sync.engine) as session:
+            return set(session.execute(select(ShareTokenRow.token_hash)).scalars())
+
+    async def scenario() -> None:
+        link = CatalogLink(sync, World(), list_existing)
+        link.dirty = False
+        link.share_tokens([("marketing", first, now + timedelta(days=1))], [], now)
+        link.share_tokens([("marketing", second, now + timedelta(days=1))], [first], now)
+        assert link.pending == 3
+        link.start(on_recovered=lambda: None)
+        await until("the queue is empty", lambda: link.pending == 0)
+        await link.stop()
+
+    asyncio.run(scenario())
+    assert stored() == {second}

@@ -29,7 +29,7 @@ from datamesh.catalog.inventory import Inventory
 from datamesh.catalog.models import ShareTokenRow
 from datamesh.catalog.sharing import copy, signing
 from datamesh.catalog.sharing.profiles import ProfileRefused, issue_profile
-from datamesh.catalog.sharing.tokens import issue, recipient_for
+from datamesh.catalog.sharing.tokens import issue, recipient_for, token_hash
 from datamesh.catalog.sync import CatalogSync, open_catalog
 from datamesh.cli.main import main as datamesh
 from datamesh.mesh.world import World
@@ -364,3 +364,21 @@ def test_tokens_are_stored_hashed_rotated_and_expire_on_both_backends(catalog: C
     with session_factory(catalog.engine)() as session:
         assert recipient_for(session, first.token, now=now) is None
         assert recipient_for(session, second.token, now=now) is None
+
+
+def test_operator_issued_tokens_are_stored_by_hash_and_revoked_one_by_one(catalog: CatalogSync) -> None:
+    """The operator writes each (recipient, product) token into a Secret and hands the catalog only its hash
+    (CatalogSync.store_share_token, through the link's queue); revoking one product's token keeps the others."""
+    now = datetime.now(UTC)
+    customers, orders = "token-for-customers", "token-for-orders"
+    for token in (customers, orders):
+        catalog.store_share_token("marketing", token_hash(token), now, now + timedelta(hours=1))
+    catalog.store_share_token("marketing", token_hash(orders), now, now + timedelta(hours=1))  # landed twice: one row
+    with session_factory(catalog.engine)() as session:
+        assert len(session.execute(select(ShareTokenRow.token_hash)).scalars().all()) == 2
+        assert recipient_for(session, customers, now=now) == "marketing"
+    catalog.revoke_share_token(token_hash(customers))
+    catalog.revoke_share_token(token_hash(customers))  # again: nothing left to remove, no error
+    with session_factory(catalog.engine)() as session:
+        assert recipient_for(session, customers, now=now) is None
+        assert recipient_for(session, orders, now=now) == "marketing"

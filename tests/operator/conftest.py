@@ -23,6 +23,9 @@ from devcluster.cluster import free_port
 from tests.conftest import REPO, Cluster, open_to_builds
 from tests.lineage_sink import LineageSink
 
+#: The sharing endpoint the test operator writes into profiles (nothing listens there: see serve_api).
+SHARING_ENDPOINT = "http://sharing.datamesh.test/delta-sharing"
+
 
 class Operator:
     """Start, kill and restart the operator process; its log goes to a file for failure reports."""
@@ -33,6 +36,8 @@ class Operator:
         self.lineage = workdir / "lineage.jsonl"
         self.extra_env = {
             "DATAMESH_CATALOG_URL": f"sqlite:///{workdir / 'catalog.db'}",
+            # Written into recipients' profile Secrets; tests read through their own in-process API instead.
+            "DATAMESH_SHARING_ENDPOINT": SHARING_ENDPOINT,
             **(env or {}),
         }
         self.log = workdir / "operator.log"

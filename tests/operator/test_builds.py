@@ -5,6 +5,7 @@ Spark-heavy cases: keep them few."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import signal
@@ -20,7 +21,7 @@ import yaml
 from datamesh.controller.runtime import DATA_FINALIZER
 from tests.conftest import REPO, Cluster, open_to_builds
 from tests.operator import delta
-from tests.operator.conftest import Operator, condition, wait_for
+from tests.operator.conftest import SHARING_ENDPOINT, Operator, condition, wait_for
 from tests.operator.test_metrics import sample, scrape
 
 pytestmark = [pytest.mark.spark, pytest.mark.local_lake]
@@ -137,9 +138,10 @@ def test_example_customer_360_is_built_checked_and_published(
 def test_marketing_reads_customer_360_through_its_share_with_pii_masked(
     crds: Cluster, operator: Operator | None, lake: Path, tmp_path: Path
 ) -> None:
-    """customer-360 grants marketing `pii: mask`: its build writes the mask copy in the same run, and the official
-    Delta Sharing client reads it through marketing's profile with the PII masked by the mesh key; a domain
-    without a grant gets no profile and 403. (The profile is issued as `datamesh share profile` does.)"""
+    """customer-360 grants marketing `pii: mask`: its build writes the mask copy in the same run, the operator
+    hands marketing a profile in its `datamesh-shares` Secret (and lists it in status.shares), and the official
+    Delta Sharing client reads through that profile with the PII masked by the mesh key; a domain without a grant
+    gets no key and 403."""
     import delta_sharing  # type: ignore[import-untyped]
     from deltalake import DeltaTable
     from requests.exceptions import HTTPError
@@ -156,11 +158,31 @@ def test_marketing_reads_customer_360_through_its_share_with_pii_masked(
     copy = DeltaTable(str(table / "_shares" / "mask"))
     assert copy.history(1)[0]["datamesh.sourceVersion"] == str(DeltaTable(str(table)).version())
     assert not (table / "_shares" / "exclude").exists(), "no grant says exclude"
+    shares = wait_for(
+        "status.shares of customer-360",
+        lambda: crds.get("dataproduct", "customer-360", "sales")["status"].get("shares") or None,
+        operator=operator,
+    )
+    (share,) = [s for s in shares if s["recipient"] == "marketing"]
+    assert share["pii"] == "mask" and share["table"] == "customer-360.sales.customer-360"
+    assert "customer-success" not in {s["recipient"] for s in shares}
+    namespace, rest = share["secret"].split("/", 1)
+    name, entry = rest.split(":", 1)
+    assert (name, entry) == ("datamesh-shares", "sales.customer-360.share")
+    handed = json.loads(base64.b64decode(crds.get("secret", name, namespace)["data"][entry]))
+    assert handed["endpoint"] == SHARING_ENDPOINT and handed["shareCredentialsVersion"] == 1
+    assert share["tokenHash"] == hashlib.sha256(handed["bearerToken"].encode()).hexdigest()
+    customer_success = crds.kubectl(
+        "get", "secret", name, "-n", "customer-success", "-o", "jsonpath={.data}", check=False
+    ).stdout
+    assert entry not in customer_success, "customer-success has no grant and must get no profile"
     catalog_url = operator.extra_env["DATAMESH_CATALOG_URL"]
     with serve_api(catalog_url) as api:
-        profile = wait_for(
-            "customer-360 in the catalog", lambda: api.try_profile("marketing", "sales/customer-360", tmp_path)
-        )
+        # The test's in-process API stands in for the endpoint the profile names; the token is the operator's.
+        profile = tmp_path / "marketing.share"
+        profile.write_text(json.dumps({**handed, "endpoint": api.endpoint}))
+        # Its hash reaches the catalog through the operator's write queue: the first reads may be 401.
+        wait_for("marketing's token in the catalog", lambda: _lists_shares(delta_sharing, profile))
         frame = delta_sharing.load_as_pandas(f"{profile}#customer-360.sales.customer-360")
         secret = crds.kubectl("get", "secret", "datamesh-build", "-n", "sales", "-o", "jsonpath={.data.masking-key}")
         key = bytes.fromhex(base64.b64decode(secret.stdout).decode())
@@ -176,6 +198,15 @@ def test_marketing_reads_customer_360_through_its_share_with_pii_masked(
         with pytest.raises(HTTPError) as refused:
             delta_sharing.SharingClient(str(stranger)).list_shares()
         assert refused.value.response.status_code == 403
+
+
+def _lists_shares(delta_sharing: Any, profile: Path) -> bool:
+    from requests.exceptions import HTTPError
+
+    try:
+        return bool(delta_sharing.SharingClient(str(profile)).list_shares())
+    except HTTPError:
+        return False
 
 
 def test_failing_quality_keeps_the_published_version(

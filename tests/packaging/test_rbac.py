@@ -72,6 +72,8 @@ ALLOWED: list[tuple[str, str, str | None]] = [
     ("create", "secrets", WORKSPACE),
     ("get", "secrets/datamesh-build", WORKSPACE),
     ("patch", "secrets/datamesh-build", WORKSPACE),
+    ("get", "secrets/datamesh-shares", WORKSPACE),
+    ("patch", "secrets/datamesh-shares", WORKSPACE),
     *[(verb, resource, WORKSPACE) for verb in ("get", "create", "patch")
       for resource in ("serviceaccounts", "resourcequotas", "limitranges", "persistentvolumeclaims",
                        "networkpolicies.networking.k8s.io")],
@@ -98,6 +100,7 @@ DENIED: list[tuple[str, str, str | None]] = [
     ("get", "secrets", None),
     ("list", "secrets", None),
     ("list", "secrets", WORKSPACE),
+    ("delete", "secrets/datamesh-shares", WORKSPACE),
     ("get", "secrets/someone-elses", WORKSPACE),
     ("list", "secrets", OWN),
     ("get", "secrets/webhook-tls", OWN),

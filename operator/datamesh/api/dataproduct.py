@@ -569,6 +569,23 @@ class PreviousVersion(ApiModel):
     """spec.deprecation.sunset (YYYY-MM-DD) when set: after it the major is retired even with consumers left."""
 
 
+class Share(ApiModel):
+    """One recipient of the product's Delta share (docs/sharing.md)."""
+
+    recipient: DnsLabel
+    """The consumer domain."""
+    table: Annotated[str, Field(max_length=256)]
+    """The table it reads, as `share.schema.table` (the profile's `#` suffix)."""
+    pii: Literal["clear", "mask", "exclude"]
+    """What the recipient sees of PII columns (its grant)."""
+    secret: Annotated[str, Field(max_length=512)]
+    """Where its profile file is: `namespace/name` of the Secret, then `:key`."""
+    expires_at: datetime
+    """When its token expires; it is rotated before that."""
+    token_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    """SHA-256 of the token (what the catalog stores; opens nothing), so a rotation or revocation removes it."""
+
+
 class DataProductStatus(ApiModel):
     """Observed state of the product: conditions, quality and freshness of the published data."""
 
@@ -613,6 +630,11 @@ class DataProductStatus(ApiModel):
     previous_versions: Annotated[list[PreviousVersion], Field(max_length=100)] = Field(default_factory=list)
     """Older major versions still served side by side with the current one, each at its own table, until no
     consumer pins it any more or spec.deprecation.sunset passes."""
+    # --- Delta Sharing recipients (issue 16): kept as one block at the end of the status.
+    shares: Annotated[list[Share], Field(max_length=1000)] = Field(default_factory=list)
+    """The domains that read this product through its Delta share, the table each reads and where its profile is."""
+    handled_share_rotation: str | None = None
+    """The last datamesh.dev/rotate-share annotation value acted on (every recipient's token was rotated)."""
 
 
 class DataProduct(ApiModel):

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Update, delete, select, text, tuple_, update
@@ -38,6 +39,7 @@ from datamesh.catalog.models import (
     VersionRow,
 )
 from datamesh.catalog.records import DomainRecord, ProductRecord, domain_record, now, product_record
+from datamesh.catalog.sharing import tokens
 from datamesh.mesh.world import World
 
 
@@ -220,6 +222,15 @@ class CatalogSync:
     def delete_policy(self, name: str) -> None:
         with self._transaction(f"delete of GovernancePolicy {name}") as session:
             session.execute(delete(PolicyRow).where(PolicyRow.name == name))
+
+    # --- Delta Sharing tokens the operator hands out (controller/share_plan.py); only their hashes come here.
+    def store_share_token(self, recipient: str, hashed: str, now: datetime, expires_at: datetime) -> None:
+        with self._transaction(f"share token of {recipient}") as session:
+            tokens.store(session, recipient, hashed, now=now, expires_at=expires_at)
+
+    def revoke_share_token(self, hashed: str) -> None:
+        with self._transaction("share token revocation") as session:
+            tokens.revoke(session, hashed)
 
     def converge(self, world: World, existing: Inventory, scope: Scope = Scope()) -> ConvergeReport:
         """In one transaction: upsert the world's domains, products and policies, and tombstone the products and

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -169,6 +170,16 @@ class CatalogLink:
 
     def drop_policy(self, name: str) -> None:
         self._queue(("policy", name), f"delete policy {name}", functools.partial(self.sync.delete_policy, name))
+
+    def share_tokens(self, issued: list[tuple[str, str, datetime]], revoked: list[str], now: datetime) -> None:
+        """Store the hashes of tokens just handed out as (recipient, hash, expiry), then revoke `revoked` hashes.
+        Each write is queued under its own hash, so a newer reconcile's writes never replace an older one's."""
+        for recipient, hashed, expires_at in issued:
+            store = functools.partial(self.sync.store_share_token, recipient, hashed, now, expires_at)
+            self._queue(("share-token", hashed), f"share token of {recipient}", store)
+        for hashed in revoked:
+            self._queue(("share-revoke", hashed), "share token revocation",
+                        functools.partial(self.sync.revoke_share_token, hashed))  # fmt: skip
 
     def _queue(self, key: Hashable, what: str, call: Callable[[], object], *,
                on_success: Callable[[], None] | None = None,

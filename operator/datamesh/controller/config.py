@@ -68,6 +68,8 @@ class OperatorConfig:
     #: The catalog database comes from DATAMESH_CATALOG_URL / DATAMESH_STATE_DIR, read where it is opened
     #: (catalog/db.py), the same way in the operator and in `datamesh api`.
     catalog_enabled: bool = field(default_factory=lambda: env.CATALOG.get() != "off")
+    sharing_endpoint: str = field(default_factory=env.SHARING_ENDPOINT.get)
+    share_token_days: float = field(default_factory=lambda: float(env.SHARE_TOKEN_DAYS.get()))
     metrics_port: int = field(default_factory=lambda: int(env.METRICS_PORT.get()))
     metrics_addr: str = field(default_factory=env.METRICS_ADDR.get)
     alert_rule_labels: dict[str, str] = field(

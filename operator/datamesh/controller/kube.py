@@ -230,8 +230,9 @@ class Kube:
         result: dict[str, Any] = await self.request("POST", path, body=body)
         return result
 
-    async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply: idempotent, and converges fields this operator owns."""
+    async def apply(self, body: dict[str, Any], *, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """Server-side apply: idempotent, and converges fields this operator owns. A field manager of its own lets
+        one writer remove its fields from an object others write too (share_plan.py)."""
         meta = body["metadata"]
         path = resource_path(body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"])
         result: dict[str, Any] = await self.request(
@@ -239,7 +240,7 @@ class Kube:
             path,
             body=body,
             content_type="application/apply-patch+yaml",
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params={"fieldManager": field_manager, "force": "true"},
         )
         return result
 

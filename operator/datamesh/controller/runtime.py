@@ -12,6 +12,7 @@ import logging
 from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from datamesh import placement
@@ -19,6 +20,7 @@ from datamesh.api import API_VERSION, DataProduct, Domain, reasons
 from datamesh.api.dataproduct import DataProductStatus
 from datamesh.api.domain import DomainStatus
 from datamesh.api.governancepolicy import GovernancePolicyStatus
+from datamesh.catalog.sharing.tokens import TOKEN_BYTES
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
 from datamesh.controller import deletion, jobs, jobviews, metrics, secrets, storage
@@ -35,6 +37,8 @@ from datamesh.controller.product_plan import (
     plan_product,
     run_id_for,
 )
+from datamesh.controller.share_plan import SharePlan, field_manager, plan_shares, settle
+from datamesh.controller.share_secrets import write_share_secrets
 from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
 from datamesh.mesh import lifecycle
@@ -268,6 +272,9 @@ class Runtime:
         plan = plan_product(
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
         )
+        # Decided on the new status: the reconcile that records the first publish hands out the profiles too.
+        shared = await self._share(product.model_copy(update={"status": plan.status}), current)
+        plan.status.shares, plan.status.handled_share_rotation = shared.shares, shared.handled_rotation
         if self.catalog is not None:
             # Queued, not written: should the write not land, the product is looked at again (CatalogSynced=False).
             synced = self.catalog.sync_product(
@@ -301,6 +308,32 @@ class Runtime:
         # is in its domain's workspace, where the operator may write rules.
         await self.alerts.ensure(product, validated=cond.is_true(plan.status.conditions, reasons.VALIDATED))
         return plan.requeue_after
+
+    async def _share(self, product: DataProduct, current: datetime) -> SharePlan:
+        """Hand out and take back the product's Delta Sharing profiles (share_plan.py): the Secrets now, the token
+        hashes through the catalog's queue (the catalog API accepts a token once its hash has landed)."""
+        world = self.cache.world
+        shared = plan_shares(
+            product, world, now=current, endpoint=self.config.sharing_endpoint if self.catalog is not None else "",
+            lifetime=timedelta(days=self.config.share_token_days),
+            ready=frozenset(d for d in world.domains if self._workspace_applied(d)),
+            new_token=lambda: token_urlsafe(TOKEN_BYTES),
+        )  # fmt: skip
+        if not shared.issue and not shared.revoke:
+            return shared
+        failed = await write_share_secrets(self.kube, shared, field_manager(product.spec.domain, product.name))
+        status = product.status or DataProductStatus()
+        shared = settle(shared, failed, status.shares, status.handled_share_rotation)
+        if self.catalog is not None:
+            issued = [(i.share.recipient, i.share.token_hash, i.share.expires_at) for i in shared.issue]
+            revoked = [i.replaces for i in shared.issue if i.replaces] + [r.share.token_hash for r in shared.revoke]
+            self.catalog.share_tokens(issued, revoked, current)
+        for issue in shared.issue:
+            logger.info("share profile of %s for %s written to %s", product.name, issue.share.recipient,
+                        issue.share.secret)  # fmt: skip
+        for revoke in shared.revoke:
+            logger.info("share of %s revoked for %s", product.name, revoke.share.recipient)
+        return shared
 
     async def _job_views(self, key: ProductKey, product: DataProduct, current: datetime) -> list[JobView]:
         """The product's build Jobs as the planner reads them, with a vanished or lost one accounted for."""

@@ -10,8 +10,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from datamesh.catalog.models import ShareTokenRow
@@ -53,3 +54,20 @@ def recipient_for(session: Session, token: str, *, now: datetime) -> str | None:
         return None
     expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=now.tzinfo)
     return row.recipient if expires_at > now else None
+
+
+def store(session: Session, recipient: str, hashed: str, *, now: datetime, expires_at: datetime) -> None:
+    """Record a token the operator generated itself (it writes the token into a Secret and only its hash reaches
+    the catalog). Idempotent: the same hash again changes nothing. Expired tokens of the recipient are removed."""
+    expired = (ShareTokenRow.recipient == recipient) & (ShareTokenRow.expires_at <= now)
+    session.execute(delete(ShareTokenRow).where(expired))
+    found = session.execute(select(ShareTokenRow).where(ShareTokenRow.token_hash == hashed)).scalar_one_or_none()
+    if found is None:
+        session.add(ShareTokenRow(recipient=recipient, token_hash=hashed, created_at=now, expires_at=expires_at))
+
+
+def revoke(session: Session, hashed: str) -> bool:
+    """Revoke one token by its hash, leaving the recipient's other tokens (other products' profiles) working.
+    True when a token was removed."""
+    result = cast(CursorResult[Any], session.execute(delete(ShareTokenRow).where(ShareTokenRow.token_hash == hashed)))
+    return bool(result.rowcount)
