@@ -26,7 +26,8 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q --progress-bar on -e '.[spark,dev]'
 	@# The official Delta Sharing client reads our sharing endpoint in the tests; it pins pandas<3, pyarrow<=23
 	@# and aiohttp<=3.13, which it does not need for what the tests use, so it comes without its pins.
-	@$(PY) -m pip install -q --no-deps delta-sharing==1.4.2 delta-kernel-rust-sharing-wrapper==0.3.3 jwcrypto==1.6.1
+	@$(PY) -m pip install -q --no-deps delta-sharing==1.4.2 delta-kernel-rust-sharing-wrapper==0.3.3 \
+	  jwcrypto==1.6.1 fsspec==2026.2.0
 	@# datacontract-cli judges our ODCS exports (tests/cli/test_odcs.py). It is a tool, not a library of ours: its
 	@# boto3 pins python-dateutil<3 against the kubernetes client's >=3, so it lives in a venv of its own.
 	@test -x $(VENV)/tools/datacontract/bin/datacontract || { $(PYTHON) -m venv $(VENV)/tools/datacontract && \

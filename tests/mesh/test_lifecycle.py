@@ -268,7 +268,9 @@ CORPUS: list[tuple[str, Edit, Edit, object, str | None]] = [
     # nullability
     ("nullable to required, read", no_edit, set_column("note", nullable=False), READ, "required-changed"),
     ("nullable to required, unread", set_column("city", nullable=True), set_column("city", nullable=False), READ, None),
-    ("required to nullable", no_edit, set_column("qty", nullable=True), READ, None),
+    ("required to nullable, read", no_edit, set_column("qty", nullable=True), READ, "required-changed"),
+    ("required to nullable, unread", set_column("city", nullable=False), set_column("city", nullable=True), READ,
+     None),
     # additions
     ("add a nullable column", no_edit, add_column(nullable=True), READ, None),
     ("add a required column", no_edit, add_column(), READ, None),

@@ -171,7 +171,7 @@ TYPE_CHANGED = Rule(
     "type-changed", "a column's type changes other than by widening (table below)", "column", "type-changed"
 )
 REQUIRED_CHANGED = Rule(
-    "required-changed", "a nullable column becomes required (nullable: false)", "column", "required-changed"
+    "required-changed", "a column's nullability changes, either way", "column", "required-changed"
 )
 KEY_CHANGED = Rule(
     "key-constraint-changed", "the primary key columns change", "product", "key-constraint-changed (a warning there)"
@@ -321,6 +321,10 @@ def _schema_changes(old: DataProduct, new: DataProduct) -> Iterator[Change]:
             )
         if column.nullable and not now.nullable:
             yield Change(REQUIRED_CHANGED, f"{path}.nullable", f"column {column.name!r} becomes required", column.name)
+        elif not column.nullable and now.nullable:
+            # A reader that relied on "never null" (joins, sums, NOT NULL targets) now meets nulls:
+            # datacontract-cli's consumer perspective calls this breaking too.
+            yield Change(REQUIRED_CHANGED, f"{path}.nullable", f"column {column.name!r} may now be null", column.name)
     old_key = [c.lower() for c in old.spec.primary_key]
     new_key = [c.lower() for c in new.spec.primary_key]
     if sorted(old_key) != sorted(new_key):
