@@ -11,19 +11,13 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
-CACHE="${DATAMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datamesh}"
+# shellcheck source=go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 OUT="$CACHE/kube/$K8S_VERSION"
 BIN="$OUT/bin"
-export GOTOOLCHAIN=local
-export GOFLAGS="-mod=mod"
-export GOPATH="${GOPATH:-$CACHE/gopath}"
-export GOMODCACHE="${GOMODCACHE:-$CACHE/gomod}"
-export GOCACHE="${GOCACHE:-$CACHE/gobuild}"
-export CGO_ENABLED=0
 
 # What to build from k8s.io/kubernetes: the control plane by default; scripts/build-node.sh asks for the kubelet.
 read -r -a components <<< "${KUBE_COMPONENTS:-kube-apiserver kube-controller-manager kube-scheduler kubectl}"
-step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Two test runs (or a test run and `make kube`) starting at once must not build into the same temporary files:
 # the second waits for the first and then finds the binaries built.

@@ -19,17 +19,11 @@ K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 CRI_TOOLS_VERSION="${CRI_TOOLS_VERSION:-v1.37.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
-CACHE="${DATAMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datamesh}"
+# shellcheck source=go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 OUT="$CACHE/node/$K8S_VERSION-containerd-$CONTAINERD_VERSION"
 BIN="$OUT/bin"
-export GOTOOLCHAIN=local
-export GOFLAGS="-mod=mod"
-export GOPATH="${GOPATH:-$CACHE/gopath}"
-export GOMODCACHE="${GOMODCACHE:-$CACHE/gomod}"
-export GOCACHE="${GOCACHE:-$CACHE/gobuild}"
-export CGO_ENABLED=0
 
-step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Debian packages the node uses at run time. A fresh CI machine has none of them; `command -v`/a file test
 # keeps a warm machine from touching apt at all.

@@ -16,16 +16,10 @@ set -euo pipefail
 
 # The Go module's v0.3MM.P is Prometheus v3.MM.P.
 PROMETHEUS_MODULE_VERSION="${PROMETHEUS_MODULE_VERSION:-v0.316.0}"
-CACHE="${DATAMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datamesh}"
+# shellcheck source=go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 BIN="$CACHE/tools/bin"
-export GOTOOLCHAIN=local
-export GOFLAGS="-mod=mod"
-export GOPATH="${GOPATH:-$CACHE/gopath}"
-export GOMODCACHE="${GOMODCACHE:-$CACHE/gomod}"
-export GOCACHE="${GOCACHE:-$CACHE/gobuild}"
-export CGO_ENABLED=0
 
-step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 mkdir -p "$BIN"
 # Two runs at once (make tools and a test run) must not both compile: the second waits and finds the binary.

@@ -9,16 +9,10 @@
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
-CACHE="${DATAMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datamesh}"
+# shellcheck source=go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 BIN="$CACHE/tools/bin"
-export GOTOOLCHAIN=local
-export GOFLAGS="-mod=mod"
-export GOPATH="${GOPATH:-$CACHE/gopath}"
-export GOMODCACHE="${GOMODCACHE:-$CACHE/gomod}"
-export GOCACHE="${GOCACHE:-$CACHE/gobuild}"
-export CGO_ENABLED=0
 
-step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 mkdir -p "$BIN"
 

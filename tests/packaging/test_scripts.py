@@ -35,3 +35,17 @@ def test_e2e_script_uses_the_local_image_with_the_external_operator() -> None:
     assert "kind load docker-image" in text and "image.pullPolicy=IfNotPresent" in text
     assert "builds.image.pullPolicy=IfNotPresent" in text
     assert "DATAMESH_TEST_OPERATOR=external" in text and "charts/datamesh-operator" in text
+
+
+def test_every_go_build_shares_one_go_environment() -> None:
+    """One GOCACHE/GOMODCACHE for every Go build: a CI cache of $DATAMESH_CACHE then holds them all."""
+    env = REPO / "scripts" / "go-env.sh"
+    subprocess.run(["bash", "-n", str(env)], check=True)
+    probe = f'source "{env}"; echo "$GOCACHE $GOMODCACHE $GOTOOLCHAIN"'
+    shown = subprocess.run(["bash", "-c", probe], check=True, capture_output=True, text=True,
+                           env={"DATAMESH_CACHE": "/cache", "PATH": "/usr/bin:/bin"}).stdout.split()  # fmt: skip
+    assert shown == ["/cache/gobuild", "/cache/gomod", "local"]
+    for name in ("build-kube.sh", "build-node.sh", "build-promtool.sh", "install-tools.sh"):
+        text = (REPO / "scripts" / name).read_text()
+        assert 'source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"' in text, name
+        assert "export GOCACHE" not in text, f"{name} sets its own Go environment"
