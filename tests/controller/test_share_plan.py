@@ -16,6 +16,7 @@ from datamesh.controller.share_plan import (
     SharePlan,
     field_manager,
     plan_shares,
+    plan_unshare,
     secret_key,
     settle,
     shares_secret,
@@ -128,6 +129,22 @@ def test_a_recipient_whose_domain_is_gone_keeps_no_key_to_remove() -> None:
     del world.domains["marketing"]
     (revoke,) = plan(handed_out(item, first), world).revoke
     assert revoke.remove_key is False and revoke.share.token_hash == first.shares[0].token_hash
+
+
+def test_deleting_the_product_takes_back_every_profile() -> None:
+    item = customers([{"domains": ["marketing", "finance"], "pii": "mask"}])
+    world = world_of(item)
+    item = handed_out(item, plan(item, world))
+    del world.domains["finance"]  # its namespace went with it: nothing to remove there, the token still revoked
+    taken = plan_unshare(item, world)
+    assert taken.issue == [] and taken.shares == []
+    assert sorted((r.share.recipient, r.namespace, r.key, r.remove_key) for r in taken.revoke) == [
+        ("finance", "finance-ns", "sales.customers.share", False),
+        ("marketing", "marketing-ns", "sales.customers.share", True),
+    ]
+    assert {r.share.token_hash for r in taken.revoke} == {s.token_hash for s in item.status.shares}  # type: ignore[union-attr]
+    item.status = None
+    assert plan_unshare(item, world).revoke == []
 
 
 def test_a_token_near_its_expiry_is_rotated_and_the_old_one_revoked() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from datamesh.controller.runtime import DATA_FINALIZER
+from datamesh.controller.runtime import DATA_FINALIZER, SHARES_FINALIZER
 from tests.conftest import REPO, Cluster, open_to_builds
 from tests.operator import delta
 from tests.operator.conftest import SHARING_ENDPOINT, Operator, condition, wait_for
@@ -382,3 +382,37 @@ def test_deleting_a_product_runs_its_finalizer(
     crds.kubectl("delete", "dp", "doomed", "-n", "sales", "--wait=true", "--timeout=120s")
     # The deletion pod mounts exactly the table's folder: what it holds goes, the (empty) folder itself stays.
     assert table.is_dir() and not any(table.iterdir()), "deletionPolicy Delete removes the published table"
+
+
+def test_deleting_a_shared_product_takes_its_profiles_back(
+    crds: Cluster, operator: Operator | None, customers: dict[str, Any]
+) -> None:
+    """A product whose recipients hold profiles carries the shares finalizer; deleting it removes its key from
+    each recipient's Secret (and revokes the token), leaving other products' keys there alone."""
+    if operator is None:
+        pytest.skip("the sharing endpoint is the local operator's setting")
+    governance = {"qualityChecks": [{"type": "uniqueness", "column": "customer_id"}],
+                  "grants": [{"domains": ["marketing"], "pii": "clear"}]}  # fmt: skip
+    crds.apply(yaml.safe_dump(product("shared-doomed", "sales", "SELECT customer_id, email FROM customers",
+                                      [{"source": "bronze.crm.customers", "alias": "customers"}],
+                                      governance=governance)))  # fmt: skip
+    wait_ready(crds, "shared-doomed", "sales", operator)
+    shares = wait_for(
+        "status.shares of shared-doomed",
+        lambda: crds.get("dataproduct", "shared-doomed", "sales")["status"].get("shares") or None,
+        operator=operator,
+    )
+    assert [s["recipient"] for s in shares] == ["marketing"]
+    namespace, rest = shares[0]["secret"].split("/", 1)
+    name, entry = rest.split(":", 1)
+    assert entry == "sales.shared-doomed.share"
+    assert entry in (crds.get("secret", name, namespace).get("data") or {})
+    def finalizers() -> list[str]:
+        return crds.get("dataproduct", "shared-doomed", "sales")["metadata"].get("finalizers") or []
+
+    wait_for("the shares finalizer", lambda: SHARES_FINALIZER in finalizers(), operator=operator)
+    others = set(crds.get("secret", name, namespace).get("data") or {}) - {entry}
+    crds.kubectl("delete", "dp", "shared-doomed", "-n", "sales", "--wait=true", "--timeout=120s")
+    left = set(crds.get("secret", name, namespace).get("data") or {})
+    assert entry not in left, "a deleted product's profile must not stay with its recipients"
+    assert others <= left, "only the deleted product's own key goes"

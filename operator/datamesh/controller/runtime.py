@@ -37,7 +37,7 @@ from datamesh.controller.product_plan import (
     plan_product,
     run_id_for,
 )
-from datamesh.controller.share_plan import SharePlan, field_manager, plan_shares, settle
+from datamesh.controller.share_plan import SharePlan, field_manager, plan_shares, plan_unshare, settle
 from datamesh.controller.share_secrets import write_share_secrets
 from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
@@ -59,6 +59,8 @@ DATA_FINALIZER = "datamesh.dev/delete-published-data"
 #: Products that other products read carry this one too: their deletion is held while the readers remain, unless
 #: FORCE_DELETE_ANNOTATION lets them go (docs/lifecycle.md). Removed again when the last reader goes.
 HOLD_FINALIZER = "datamesh.dev/consumers"
+#: Present while recipients hold profiles of the product: its deletion takes their keys and tokens back first.
+SHARES_FINALIZER = "datamesh.dev/shares"
 #: How soon a held deletion is looked at again (a reader's own change brings it back sooner).
 HOLD_RECHECK_SECONDS = 60.0
 RESULT_GRACE_SECONDS = 30
@@ -263,7 +265,10 @@ class Runtime:
             return await self._finalize(key, product)
         # The data finalizer before the first build, so no published data can ever outlive its product; the hold
         # as soon as a reader appears, so deleting the product cannot pull the table from under it.
-        wanted = {HOLD_FINALIZER: bool(lifecycle.consumers_of(self.cache.world, product))}
+        wanted = {
+            HOLD_FINALIZER: bool(lifecycle.consumers_of(self.cache.world, product)),
+            SHARES_FINALIZER: bool(product.status and product.status.shares),
+        }
         if product.spec.deletion_policy == "Delete":
             wanted[DATA_FINALIZER] = True
         await self._set_finalizers(product.metadata, wanted)
@@ -334,6 +339,22 @@ class Runtime:
         for revoke in shared.revoke:
             logger.info("share of %s revoked for %s", product.name, revoke.share.recipient)
         return shared
+
+    async def _unshare(self, product: DataProduct) -> None:
+        """Take back every profile a product being deleted handed out. Best effort for the Secrets (a recipient's
+        broken namespace must not hold the deletion; the API serves no deleted product anyway), certain for the
+        tokens, which the catalog revokes."""
+        plan = plan_unshare(product, self.cache.world)
+        if not plan.revoke:
+            return
+        failed = await write_share_secrets(self.kube, plan, field_manager(product.spec.domain, product.name))
+        if failed:
+            logger.warning("share keys of deleted product %s stay in %s; its tokens are revoked", product.name,
+                           ", ".join(sorted(failed)))  # fmt: skip
+        if self.catalog is not None:
+            self.catalog.share_tokens([], [r.share.token_hash for r in plan.revoke], now())
+        for revoke in plan.revoke:
+            logger.info("share of deleted product %s revoked for %s", product.name, revoke.share.recipient)
 
     async def _job_views(self, key: ProductKey, product: DataProduct, current: datetime) -> list[JobView]:
         """The product's build Jobs as the planner reads them, with a vanished or lost one accounted for."""
@@ -514,7 +535,7 @@ class Runtime:
         meta = body.get("metadata", {})
         if meta.get("deletionTimestamp"):
             # An unreadable spec published nothing this operator could delete, nor anything a reader could rely on.
-            await self._set_finalizers(meta, {DATA_FINALIZER: False, HOLD_FINALIZER: False})
+            await self._set_finalizers(meta, {DATA_FINALIZER: False, HOLD_FINALIZER: False, SHARES_FINALIZER: False})
         else:
             await self._write_invalid_status(body, message)
 
@@ -527,6 +548,10 @@ class Runtime:
                 return HOLD_RECHECK_SECONDS
             # Its watch event brings the product back for the data finalizer, with the metadata this write left.
             await self._set_finalizers(product.metadata, {HOLD_FINALIZER: False})
+            return None
+        if SHARES_FINALIZER in finalizers:
+            await self._unshare(product)
+            await self._set_finalizers(product.metadata, {SHARES_FINALIZER: False})
             return None
         if DATA_FINALIZER not in finalizers:
             return None

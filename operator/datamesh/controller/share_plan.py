@@ -181,6 +181,17 @@ def plan_shares(
     return plan
 
 
+def plan_unshare(product: DataProduct, world: World) -> SharePlan:
+    """Everything the product handed out, taken back: it is being deleted. Each recipient's key goes from its
+    Secret (unless its Domain, and so its namespace, is gone) and each token is revoked in the catalog."""
+    status = product.status
+    plan = SharePlan()
+    for share in status.shares if status else []:
+        key = share.secret.rsplit(":", 1)[-1]
+        plan.revoke.append(Revoke(share, _namespace_of(share), key, share.recipient in world.domains))
+    return plan
+
+
 def settle(plan: SharePlan, failed: set[str], previous: list[Share], previous_rotation: str | None) -> SharePlan:
     """The plan as far as its Secret writes landed, `failed` naming the namespaces where they did not: an issue
     there is dropped (the recipient keeps what the status had, its new token is never stored), a removal stays
