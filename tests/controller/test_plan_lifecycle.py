@@ -336,3 +336,51 @@ def test_without_its_domain_the_table_cannot_be_located_and_the_finalizer_stays(
     assert not plan.done and plan.create_job is None
     assert plan.ready is not None and plan.ready.reason == reasons.DELETION_FAILED
     assert deletion.FORCE_DELETE_ANNOTATION in plan.ready.message
+
+
+def test_every_major_the_product_published_is_deleted_one_table_after_another(world: World) -> None:
+    from datamesh.api.dataproduct import PreviousVersion
+
+    product = doomed(world)
+    assert product.status is not None
+    current = f"{LOCATION}@v2"
+    product.status.location = current
+    product.status.previous_versions = [PreviousVersion(major=1, location=LOCATION, table_version=3)]
+    tables = deletion.tables_of(product, current)
+    assert tables == [current, LOCATION]
+    sales = world.domains["sales"]
+
+    def job(location: str, state: str | None, *, keyed: bool) -> dict[str, Any]:
+        made = deletion.deletion_job(product, sales, location, CONFIG, attempt=1, keyed=keyed)
+        if state is not None:
+            stamp = "2026-01-01T12:00:00Z"
+            made["status"] = {"conditions": [{"type": state, "status": "True", "lastTransitionTime": stamp}]}
+        return made
+
+    first = deletion.plan_deletions(product, sales, tables, [], T0, CONFIG)
+    assert first.create_job is not None and not first.done
+    assert first.create_job["metadata"]["annotations"][deletion.LOCATION_ANNOTATION] == current
+    # The newest table's deletion done: the older major's comes next, under a Job name of its own.
+    done_first = job(current, "Complete", keyed=False)
+    second = deletion.plan_deletions(product, sales, tables, [done_first], T0, CONFIG)
+    assert second.create_job is not None and not second.done
+    assert second.create_job["metadata"]["annotations"][deletion.LOCATION_ANNOTATION] == LOCATION
+    assert second.create_job["metadata"]["name"] != done_first["metadata"]["name"]
+    request = DeleteRequest.model_validate_json(
+        next(e["value"] for e in second.create_job["spec"]["template"]["spec"]["containers"][0]["env"]
+             if e["name"] == REQUEST_ENV)
+    )  # fmt: skip
+    assert request.location == LOCATION and request.product_uid == "u-1"
+    done_second = job(LOCATION, "Complete", keyed=True)
+    assert deletion.ours([done_first, done_second], product) == [done_first, done_second]
+    assert deletion.plan_deletions(product, sales, tables, [done_first, done_second], T0, CONFIG).done
+    # A failure of the older table's deletion holds the finalizer and names that table.
+    failed = job(LOCATION, "Failed", keyed=True)
+    held = deletion.plan_deletions(product, sales, tables, [done_first, failed], T0, CONFIG,
+                                   failures={LOCATION: "LocationRefused: not its table"})  # fmt: skip
+    assert not held.done and held.ready is not None and held.ready.reason == reasons.DELETION_FAILED
+    assert "not its table" in held.ready.message
+    # Retain keeps every table, with no Job at all.
+    product.spec.deletion_policy = "Retain"
+    kept = deletion.plan_deletions(product, sales, tables, [], T0, CONFIG)
+    assert kept.done and kept.create_job is None

@@ -74,6 +74,12 @@ def test_the_old_major_is_retired_once_nobody_pins_it_and_the_new_one_published(
     assert after.status.previous_versions == []
     retired = [e.message for e in after.events if e.reason == "MajorVersionRetired"]
     assert retired == [f"major version 1 is no longer served; its table at {BASE} is kept"]
+    # Kept, and remembered: deleting the product under deletionPolicy Delete deletes that table too.
+    assert after.status.retired_locations == [BASE]
+    from datamesh.controller import deletion
+
+    product.status = after.status
+    assert deletion.tables_of(product, BASE + "@v2") == [BASE + "@v2", BASE]
 
 
 def test_a_first_build_records_the_home_major(world: World) -> None:

@@ -1,8 +1,8 @@
 """A new major version published side by side with the previous one, end to end (docs/lifecycle.md): v1 is
 published and read by two consumers, one pinning v1; the producer bumps to 2.0.0 with a breaking change; v2
 publishes into its own table while v1's stays; the pinned consumer keeps reading v1, the other moves to v2; the
-catalog lists both majors; when the pin goes, v1 is retired and its table kept. Real builds (Spark + Delta on the
-real node): five of them."""
+catalog lists both majors; when the pin goes, v1 is retired and its table kept; deleting the product under
+deletionPolicy Delete deletes both tables. Real builds (Spark + Delta on the real node): five of them."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def test_a_new_major_is_published_side_by_side_with_the_previous_one(
     v1 = product_manifest("accounts", ns, [{"source": "bronze.crm.customers", "alias": "c"}],
                           sql="SELECT customer_id, email FROM c", schema=V1_SCHEMA, version="1.0.0")  # fmt: skip
     v1["spec"]["governance"]["accessPolicy"] = "organization"
+    v1["spec"]["deletionPolicy"] = "Delete"
     crds.apply(v1)
     first = published(crds, "accounts", ns, operator, lambda s: s.get("tableVersion") == 0)
     v1_table = Path(first["status"]["location"])
@@ -115,15 +116,24 @@ def test_a_new_major_is_published_side_by_side_with_the_previous_one(
                 " WHERE p.namespace = :ns AND p.name = 'accounts' ORDER BY v.major"), {"ns": ns}).all()  # fmt: skip
         assert [(m, bool(c), loc) for m, c, loc in rows] == [(1, False, str(v1_table)), (2, True, str(v2_table))]
 
-    # The pin goes: v1 is retired, its table kept (deletionPolicy Retain).
+    # The pin goes: v1 is retired, its table kept (and remembered).
     crds.apply(reader(ns, "pinned", "SELECT customer_id FROM a", V1_SCHEMA[:1], None))
 
     def retired() -> dict[str, Any] | None:
         found = crds.get("dataproduct", "accounts", ns)
         return found if not (found.get("status") or {}).get("previousVersions") else None
 
-    wait_for("v1 retired", retired, timeout=120, operator=operator)
+    gone = wait_for("v1 retired", retired, timeout=120, operator=operator)
+    assert gone["status"]["retiredLocations"] == [str(v1_table)]
     assert delta.versions(v1_table) == [0]
     events = crds.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=accounts",
                           "-o", "jsonpath={.items[*].reason}").stdout.split()  # fmt: skip
     assert "MajorVersionKept" in events and "MajorVersionRetired" in events
+
+    # deletionPolicy Delete: deleting the product (its readers first, or the deletion is held) deletes every table
+    # it published, the retired major's too; each deletion pod mounts only its own table's folder.
+    for name in ("pinned", "follower"):
+        crds.kubectl("delete", "dp", name, "-n", ns, "--wait=true", "--timeout=120s")
+    crds.kubectl("delete", "dp", "accounts", "-n", ns, "--wait=true", "--timeout=300s")
+    for table in (v2_table, v1_table):
+        assert table.is_dir() and not any(table.iterdir()), f"{table} must be deleted with the product"

@@ -630,6 +630,9 @@ class DataProductStatus(ApiModel):
     previous_versions: Annotated[list[PreviousVersion], Field(max_length=100)] = Field(default_factory=list)
     """Older major versions still served side by side with the current one, each at its own table, until no
     consumer pins it any more or spec.deprecation.sunset passes."""
+    retired_locations: Annotated[list[str], Field(max_length=100)] = Field(default_factory=list)
+    """Tables of retired major versions: no longer served, kept, and deleted with the product under
+    deletionPolicy Delete (operator-computed, never written by a tenant)."""
     # --- Delta Sharing recipients (issue 16): kept as one block at the end of the status.
     shares: Annotated[list[Share], Field(max_length=1000)] = Field(default_factory=list)
     """The domains that read this product through its Delta share, the table each reads and where its profile is."""

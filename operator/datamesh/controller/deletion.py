@@ -44,11 +44,13 @@ POLL_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 600.0
 
 EventType = Literal["Normal", "Warning"]
+LOCATION_ANNOTATION = "datamesh.dev/location"
 
 
-def deletion_job_name(product: str, uid: str, attempt: int) -> str:
-    """`<product>-del-<hash of uid>[-<attempt>]`: a product recreated under the same name gets new Jobs."""
-    digest = hashlib.sha256(uid.encode()).hexdigest()[:6]
+def deletion_job_name(product: str, uid: str, attempt: int, table: str = "") -> str:
+    """`<product>-del-<hash of uid>[-<attempt>]`: a product recreated under the same name gets new Jobs. `table`:
+    the location of a table other than the product's first (an older major's), which then goes into the hash."""
+    digest = hashlib.sha256((uid + (f"\0{table}" if table else "")).encode()).hexdigest()[:6]
     name = f"{product}-del-{digest}"
     return name if attempt <= 1 else f"{name}-{attempt}"
 
@@ -69,7 +71,7 @@ def table_storage(
 
 
 def deletion_job(
-    product: DataProduct, domain: Domain, location: str, config: OperatorConfig, *, attempt: int
+    product: DataProduct, domain: Domain, location: str, config: OperatorConfig, *, attempt: int, keyed: bool = False
 ) -> dict[str, Any]:
     """The batch/v1 Job running `python -m datamesh.build` with a DeleteRequest for the product's table."""
     namespace = domain.namespace_name
@@ -105,12 +107,12 @@ def deletion_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": deletion_job_name(product.name, uid, attempt),
+            "name": deletion_job_name(product.name, uid, attempt, location if keyed else ""),
             "namespace": namespace,
             "labels": labels,
             # The product's name as an annotation, not a label: see LABEL_DELETES.
             "annotations": {ANNOTATION_ATTEMPT: str(attempt), LABEL_PRODUCT: product.name,
-                            "datamesh.dev/location": location},  # fmt: skip
+                            LOCATION_ANNOTATION: location},  # fmt: skip
             # No ownerReference to the product: a foreground deletion of the product would delete this Job before
             # it ran. ttlSecondsAfterFinished cleans it up instead.
         },
@@ -192,7 +194,9 @@ def ours(jobs: list[dict[str, Any]], product: DataProduct) -> list[dict[str, Any
         labels = meta.get("labels") or {}
         if labels.get(LABEL_DELETES) != uid or labels.get("app.kubernetes.io/component") != COMPONENT:
             continue
-        if meta.get("name") == deletion_job_name(product.name, uid, _attempt(job)):
+        table = str((meta.get("annotations") or {}).get(LOCATION_ANNOTATION, ""))
+        names = {deletion_job_name(product.name, uid, _attempt(job), key) for key in ("", table)}
+        if meta.get("name") in names:
             found.append(job)
     return found
 
@@ -235,9 +239,11 @@ def plan_deletion(
     config: OperatorConfig,
     *,
     failure: str | None = None,
+    keyed: bool = False,
 ) -> DeletionPlan:
     """The finalizer's next step for a product being deleted. `jobs` are its deletion Jobs (see `ours`), `failure`
-    the termination message of the newest one if it failed."""
+    the termination message of the newest one if it failed. `keyed`: `location` is not the product's first table
+    (its Jobs' names carry the location, see deletion_job_name)."""
     plan = DeletionPlan()
     status = product.status
     old_ready = cond.find(status.conditions, reasons.READY) if status else None
@@ -270,7 +276,7 @@ def plan_deletion(
         return plan
     latest = newest(jobs)
     if latest is None:
-        plan.create_job = deletion_job(product, domain, location, config, attempt=1)
+        plan.create_job = deletion_job(product, domain, location, config, attempt=1, keyed=keyed)
         job = plan.create_job["metadata"]["name"]
         show(reasons.DELETING, f"deleting the published table at {location} (job {job})")
         plan.events.append(PlannedEvent("Normal", "DeletionStarted", f"deleting the published table at {location}"))
@@ -293,11 +299,53 @@ def plan_deletion(
     if now < retry_at:
         plan.requeue_after = max(0.5, (retry_at - now).total_seconds())
         return plan
-    plan.create_job = deletion_job(product, domain, location, config, attempt=attempt + 1)
+    plan.create_job = deletion_job(product, domain, location, config, attempt=attempt + 1, keyed=keyed)
     plan.delete_jobs.append(name)
     plan.ready = cond.Desired(reasons.READY, "False", reasons.DELETING,
                               f"retrying (attempt {attempt + 1}) after {message}")  # fmt: skip
     plan.requeue_after = POLL_SECONDS
+    return plan
+
+
+def tables_of(product: DataProduct, computed: str | None) -> list[str]:
+    """Every table the product published, the newest first: the one its status names (or, before any publish,
+    the computed location, where a failed build may have left files), then the older majors it still serves and
+    those it retired (docs/lifecycle.md). Only tables known to exist: a deletion pod cannot mount a missing folder."""
+    status = product.status
+    found = [status.location if status is not None and status.location else computed]
+    found += [entry.location for entry in status.previous_versions] if status is not None else []
+    found += status.retired_locations if status is not None else []
+    return list(dict.fromkeys(location for location in found if location))
+
+
+def of_table(jobs: list[dict[str, Any]], location: str) -> list[dict[str, Any]]:
+    """The deletion Jobs of one of the product's tables."""
+    return [j for j in jobs if (j.get("metadata", {}).get("annotations") or {}).get(LOCATION_ANNOTATION) == location]
+
+
+def plan_deletions(
+    product: DataProduct,
+    domain: Domain | None,
+    tables: list[str],
+    jobs: list[dict[str, Any]],
+    now: datetime,
+    config: OperatorConfig,
+    *,
+    failures: dict[str, str | None] | None = None,
+) -> DeletionPlan:
+    """plan_deletion for each of the product's tables in turn (tables_of): the first whose deletion is not done
+    decides the step; done when every one is. `failures`: the termination message of a failed newest Job, by its
+    table. Without tables (no domain to locate them in) plan_deletion says why the finalizer stays."""
+    if not tables:
+        return plan_deletion(product, domain, None, jobs, now, config)
+    plan = DeletionPlan(done=True)
+    for index, location in enumerate(tables):
+        mine = of_table(jobs, location)
+        failure = (failures or {}).get(location)
+        plan = plan_deletion(product, domain, location, mine, now, config, failure=failure, keyed=index > 0)
+        if not plan.done or (index == 0 and not mine):
+            # Not done yet; or done without a deletion at all (Retain, force-delete, never built): for every table.
+            return plan
     return plan
 
 

@@ -236,6 +236,9 @@ def _previous_versions(product: DataProduct, world: World, plan: ProductPlan, no
     for entry in served.retired:
         if entry.major in recorded:
             # The table itself is kept (docs/lifecycle.md): pinned consumers have moved, or were told of the sunset.
+            # Remembered, so that deleting the product under deletionPolicy Delete deletes it too.
+            if entry.location not in status.retired_locations:
+                status.retired_locations = [*status.retired_locations, entry.location][-100:]
             plan.events.append(
                 Event("Normal", "MajorVersionRetired", f"major version {entry.major} is no longer served; its table"
                       f" at {entry.location} is kept")

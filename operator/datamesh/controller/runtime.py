@@ -623,17 +623,18 @@ class Runtime:
         namespace = product.namespace or ""
         uid = str(product.metadata.get("uid", ""))
         jobs: list[dict[str, Any]] = []
-        failure: str | None = None
+        failures: dict[str, str | None] = {}
+        tables = deletion.tables_of(product, output_location(product, self.cache.world))
         if product.spec.deletion_policy == "Delete" and uid:
             selector = f"{deletion.LABEL_DELETES}={uid}"
             jobs = deletion.ours(await self.kube.list("batch/v1", "Job", namespace, label_selector=selector), product)
-            newest = deletion.newest(jobs)
-            if newest is not None and jobviews.job_condition(newest, "Failed") is not None:
-                message, _ = await self._pod_message(namespace, str(newest["metadata"].get("uid", "")))
-                failure = deletion.failure_text(message)
+            for table in tables:
+                newest = deletion.newest(deletion.of_table(jobs, table))
+                if newest is not None and jobviews.job_condition(newest, "Failed") is not None:
+                    message, _ = await self._pod_message(namespace, str(newest["metadata"].get("uid", "")))
+                    failures[table] = deletion.failure_text(message)
         domain = self.cache.world.domains.get(product.spec.domain)
-        location = output_location(product, self.cache.world)
-        plan = deletion.plan_deletion(product, domain, location, jobs, now(), self.config, failure=failure)
+        plan = deletion.plan_deletions(product, domain, tables, jobs, now(), self.config, failures=failures)
         involved = {"apiVersion": API_VERSION, "kind": "DataProduct", "metadata": product.metadata}
         for name in plan.delete_jobs:
             await self.kube.delete("batch/v1", "Job", name, namespace)
