@@ -884,9 +884,13 @@ class Runtime:
 
 
 def _with_nulls(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch that also removes top-level status fields the new status no longer has."""
+    """A JSON merge patch (RFC 7386) that turns `old` into `new`: a merge patch keeps whatever it does not mention,
+    so every field and map key the new status no longer has is set to null, at every depth (a stale key left in
+    status.upstreamVersions made the product look behind its upstream forever)."""
     patch: dict[str, Any] = {key: None for key in old if key not in new}
-    patch.update(new)
+    for key, value in new.items():
+        before = old.get(key)
+        patch[key] = _with_nulls(before, value) if isinstance(value, dict) and isinstance(before, dict) else value
     return patch
 
 
