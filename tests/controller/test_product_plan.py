@@ -265,6 +265,22 @@ def test_a_rebuild_of_the_published_generation_keeps_the_product_ready(world: Wo
     assert status_of(changed, "Ready")[0] == "Unknown"
 
 
+def test_a_rebuild_started_by_the_reconcile_that_publishes_keeps_built(world: World) -> None:
+    product = c360(world)
+    product.spec.sla.freshness = "30s"  # the SLA-derived schedule is due as soon as data lands
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    job = product.status.last_build.job  # type: ignore[union-attr]
+    # One reconcile folds the publish in and starts the scheduled rebuild.
+    both = plan_product(product, world, [finished(job, published(0))], T0 + timedelta(minutes=2), CONFIG)
+    assert both.create_job is not None and both.create_job["metadata"]["labels"]["datamesh.dev/trigger"] == "schedule"
+    assert status_of(both, "Built") == ("True", "Published")
+    assert status_of(both, "QualityPassed")[0] == "True"
+    # And the reconciles while it runs keep it so.
+    product.status = both.status
+    later = plan_product(product, world, [], T0 + timedelta(minutes=2, seconds=10), CONFIG)
+    assert status_of(later, "Built") == ("True", "Published")
+
+
 def test_a_rebuild_after_a_failed_one_shows_building(world: World) -> None:
     product = c360(world)
     publish_once(product, world)

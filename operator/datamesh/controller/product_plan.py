@@ -181,7 +181,9 @@ def plan_product(
         trigger = _choose_trigger(product, status, resolution.upstream_versions, world, now, config, plan)
         if trigger is not None:
             _launch(product, world, status, trigger, resolution, generation, now, config, plan)
-            replaced = {c.type: c for c in _build_conditions(product, status, True, old.conditions)}
+            # Judged on this reconcile's conditions, not the stored ones: when the rebuild starts in the very reconcile
+            # that folds in the last publish, the stored Built still says Building (and would say so for good).
+            replaced = {c.type: c for c in _build_conditions(product, status, True, desired)}
             desired = [replaced.get(d.type, d) for d in desired]
     elif running is not None:
         plan.wake(30)  # look at the pod again: a build stuck Pending is failed after pending_timeout_seconds
@@ -331,7 +333,7 @@ def _validate(product: DataProduct, world: World, config: OperatorConfig) -> con
 
 
 def _serving_while_rebuilding(
-    product: DataProduct, status: DataProductStatus, previous: Sequence[Condition]
+    product: DataProduct, status: DataProductStatus, previous: Sequence[Condition | cond.Desired]
 ) -> list[cond.Desired] | None:
     """Built and QualityPassed as they stood, while a rebuild of the generation already published runs (schedule,
     upstream or manual): consumers keep reading the published version, so Ready must not flap to Unknown on every
@@ -340,8 +342,8 @@ def _serving_while_rebuilding(
     generation = int(product.metadata.get("generation") or 0)
     if status.table_version is None or status.published_generation != generation or status.last_build is None:
         return None
-    built = cond.find(previous, reasons.BUILT)
-    quality = cond.find(previous, reasons.QUALITY_PASSED)
+    built = next((c for c in previous if c.type == reasons.BUILT), None)
+    quality = next((c for c in previous if c.type == reasons.QUALITY_PASSED), None)
     if built is None or quality is None or built.status != "True" or quality.status != "True":
         return None
     message = f"version {status.table_version}, {status.row_count} rows; rebuild {status.last_build.job} running"
@@ -352,7 +354,7 @@ def _serving_while_rebuilding(
 
 
 def _build_conditions(
-    product: DataProduct, status: DataProductStatus, running: object, previous: Sequence[Condition] = ()
+    product: DataProduct, status: DataProductStatus, running: object, previous: Sequence[Condition | cond.Desired] = ()
 ) -> list[cond.Desired]:
     last = status.last_build
     if product.spec.transform is None:
