@@ -15,6 +15,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from datamesh import masking
+from datamesh.catalog.errors import Refused
 from datamesh.governance import PiiMode
 
 Operator = Literal["eq", "ne", "lt", "le", "gt", "ge"]
@@ -22,13 +23,8 @@ OPERATORS: tuple[Operator, ...] = ("eq", "ne", "lt", "le", "gt", "ge")
 MAX_LIMIT = 1000
 
 
-class RowsError(Exception):
-    """A request the rows endpoint refuses; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class RowsError(Refused):
+    """A request the rows endpoint refuses."""
 
 
 @dataclass(frozen=True)

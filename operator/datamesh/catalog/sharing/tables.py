@@ -20,15 +20,11 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from datamesh.catalog.api.rest_output import spark_string
+from datamesh.catalog.errors import Refused
 
 
-class TableRefused(Exception):
-    """The table cannot be served; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class TableRefused(Refused):
+    """The table cannot be served."""
 
 
 @dataclass(frozen=True)
