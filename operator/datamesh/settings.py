@@ -254,6 +254,37 @@ JARS_DIR = _declare(
 CACHE = _declare("CACHE", "~/.cache/datamesh", "Cache of downloaded jars (Ivy).", "build pod", "CLI")
 DELTA_VERSION = _declare("DELTA_VERSION", "4.4.0", "Maven version of the Delta jars to resolve.", "build pod", "CLI")
 
+# ------------------------------------------------------------------- the warm engine (Spark Connect per domain)
+ENGINE_URL = _declare(
+    "ENGINE_URL",
+    "",
+    "Spark Connect address of the domain's warm engine (`sc://HOST:PORT`), written by the operator into a build "
+    "Job of a Domain with `compute.engine: connect`. Empty: the build starts Spark in its own pod.",
+    "build pod",
+)
+ENGINE_GUARD_URL = _declare(
+    "ENGINE_GUARD_URL",
+    "",
+    "Address (`http://HOST:PORT`) of the warm engine's SQL guard, which checks tenant SQL with the engine's own "
+    "parser and analyser before the engine runs it.",
+    "build pod",
+)
+ENGINE_TOKEN = _declare(
+    "ENGINE_TOKEN",
+    "",
+    "Bearer token of the domain's warm engine (from the domain's `datamesh-engine` Secret): the engine refuses "
+    "to start without one, and refuses every call without it.",
+    "build pod",
+)
+ENGINE_PORT = _declare("ENGINE_PORT", "15002", "Spark Connect (gRPC) port the warm engine listens on.", "build pod")
+ENGINE_GUARD_PORT = _declare("ENGINE_GUARD_PORT", "15003", "Port of the warm engine's SQL guard.", "build pod")
+ENGINE_WAIT_SECONDS = _declare(
+    "ENGINE_WAIT_SECONDS",
+    "240",
+    "How long a build waits for its domain's warm engine to answer (it may be starting from zero replicas).",
+    "build pod",
+)
+
 # ------------------------------------------------------------------------------------ the command and the API
 API_HOST = _declare("API_HOST", "127.0.0.1", "Address `datamesh api` binds (`--host` wins).", "API")
 API_PORT = _declare("API_PORT", "8080", "Port of `datamesh api` (`--port` wins).", "API")
