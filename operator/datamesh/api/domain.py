@@ -17,12 +17,14 @@ from datamesh.api.common import (
     Condition,
     Description,
     DnsLabel,
+    DurationText,
     Quantity,
     QuotaCpuQuantity,
     QuotaMemoryQuantity,
     Rule,
     ShortText,
     TableName,
+    duration_bounds,
 )
 from datamesh.api.dataproduct import Resources
 
@@ -188,8 +190,25 @@ class Quota(ApiModel):
     """Maximum number of pods."""
 
 
+class WarmEngine(ApiModel):
+    """The domain's Spark Connect server (`engine: connect`): one warm JVM its builds connect to."""
+
+    resources: Resources = Field(default_factory=lambda: Resources(cpu="1", memory="3Gi"))
+    """CPU and memory of the engine's pod (its JVM heap is sized from the memory)."""
+    idle_after: Annotated[DurationText, duration_bounds("1 day", "1 minute")] = "15 minutes"
+    """Scaled to zero replicas after this long without a build; started again by the next build."""
+
+
 class DomainCompute(ApiModel):
     """Compute defaults for the domain's builds, and its quota."""
+
+    engine: Literal["pod", "connect"] = "pod"
+    """Where builds run Spark: `pod` starts a JVM in every build pod; `connect` runs a Spark Connect server for the
+    domain (kept warm, scaled to zero when idle), and builds are small pods that connect to it. Products whose
+    builds need what the engine cannot give (executors, merge output, object stores, a Python transform) still
+    build in their own pod."""
+    connect: WarmEngine = Field(default_factory=WarmEngine)
+    """The warm engine, when `engine` is `connect`."""
 
     driver: Resources = Field(default_factory=Resources)
     """Default driver resources."""

@@ -134,6 +134,10 @@ def _build_egress(domain: Domain, *, executors: bool, egress_ports: Sequence[int
     rules: list[dict[str, Any]] = [{"ports": dns}]
     if egress_ports:
         rules.append({"ports": [{"protocol": "TCP", "port": p} for p in sorted(set(egress_ports))]})
+    if domain.spec.compute.engine == "connect":
+        # The domain's warm engine (controller/engine.py): its Spark Connect and guard ports, its pods only.
+        rules.append({"to": [{"podSelector": {"matchLabels": {"datamesh.dev/engine": "server"}}}],
+                      "ports": [{"protocol": "TCP", "port": 15002}, {"protocol": "TCP", "port": 15003}]})
     if executors:
         rules.append({"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]})
         # The driver talks to its executors (block manager, RPC) on ports Spark picks.

@@ -30,7 +30,7 @@ from datamesh.controller.jobs import (
     MANAGED_BY,
     SCRATCH,
     _resources,
-    _volume_mounts,
+    build_storage,
 )
 from datamesh.mesh.contract import REQUEST_ENV, BuildRequest, DeleteRequest
 
@@ -65,7 +65,7 @@ def table_storage(
     (jobs.py), with no input of it and nothing else of the lake. An object store needs none."""
     request = BuildRequest(namespace=domain.namespace_name, name=product.name, domain=domain.name, run_id="delete",
                            spec=product.spec, inputs=[], output_location=location)  # fmt: skip
-    storage = _volume_mounts(request, domain, config)
+    storage = build_storage(request, domain, config)
     # Not storage.create: the build's init container creates a missing table folder; a deletion must not.
     return storage.volumes, storage.mounts
 

@@ -43,6 +43,13 @@ LABEL_TRIGGER = "datamesh.dev/trigger"
 ANNOTATION_TOKEN = "datamesh.dev/trigger-token"
 ANNOTATION_ATTEMPT = "datamesh.dev/attempt"
 ANNOTATION_UPSTREAM = "datamesh.dev/upstream-versions"
+#: On the pods of builds that use their domain's warm engine ("client") and on the engine's own ("server").
+LABEL_ENGINE = "datamesh.dev/engine"
+#: A build on the warm engine runs no JVM: Python, the staged files' footers and the Delta commit.
+ENGINE_CLIENT_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "250m", "memory": "768Mi"},
+    "limits": {"cpu": "1", "memory": "1536Mi"},
+}
 
 
 def job_name(product: str, generation: int, token: str, attempt: int) -> str:
@@ -127,7 +134,7 @@ BUILD_UID = 1000
 
 
 @dataclass
-class _Storage:
+class Storage:
     """Volumes and mounts of the build container (and what the init container needs), by mount path."""
 
     volumes: list[dict[str, Any]] = field(default_factory=list)
@@ -147,7 +154,7 @@ class _Storage:
         return True
 
 
-def _inside(path: str, root: str) -> str | None:
+def inside(path: str, root: str) -> str | None:
     """`path` normalised when it lies strictly below `root` (both absolute), else None.
 
     Locations are written by tenants: `..` segments are resolved before the check, so a location cannot climb
@@ -165,7 +172,7 @@ class HostPathRefused(ValueError):
     whatever the link points at (the runtime follows it), another domain's table included."""
 
 
-def _host_state(path: str, root: str) -> str:
+def host_state(path: str, root: str) -> str:
     """`dir`, `file` or `missing` for a path of the host lake as this process sees it, `unknown` when the lake is
     not visible here (an operator without `storage.mountInOperator`). Raises HostPathRefused on a symlink."""
     if not os.path.isdir(root):
@@ -182,12 +189,12 @@ def _local(location: str) -> str | None:
     return local_path(location) if location and is_local(location) else None
 
 
-def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig) -> _Storage:
+def build_storage(request: BuildRequest, domain: Domain, config: OperatorConfig) -> Storage:
     """The build's own table folder read-write and each local input folder read-only, at their own paths.
 
     From a Domain volume (a PVC) through `subPath`s; from the host lake folder (`lake_host_path`, single-node
     labs) as hostPath volumes. A location outside both is not mounted: the build reports it missing."""
-    storage = _Storage()
+    storage = Storage()
     volume = domain.spec.storage.volume
     claim = {"name": "storage", "persistentVolumeClaim": {"claimName": f"{domain.name}-storage"}}
     root = config.lake_host_path
@@ -198,8 +205,8 @@ def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig
         if path is None:
             continue  # an object store: nothing to mount
         read_only = item is not None
-        on_volume = _inside(path, volume.mount_path) if volume is not None else None
-        in_lake = _inside(path, root) if root else None
+        on_volume = inside(path, volume.mount_path) if volume is not None else None
+        in_lake = inside(path, root) if root else None
         if on_volume is not None and volume is not None:
             # The claim is this domain's: another domain's table at the same path lives on that domain's claim,
             # and reading this one's folder of the same name instead would be wrong data. Left unmounted.
@@ -210,7 +217,7 @@ def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig
             if storage.add(None, mount) and claim not in storage.volumes:
                 storage.volumes.append(claim)
         elif in_lake is not None:
-            state = _host_state(in_lake, root)
+            state = host_state(in_lake, root)
             if item is not None and state == "missing":
                 # Not mounted: the build reports the input missing. A hostPath the runtime cannot find is created
                 # by it (an empty folder in the lake) or holds the pod in ContainerCreating.
@@ -231,7 +238,7 @@ def _volume_mounts(request: BuildRequest, domain: Domain, config: OperatorConfig
     return storage
 
 
-def _init_containers(storage: _Storage, config: OperatorConfig, security: dict[str, Any]) -> list[dict[str, Any]]:
+def init_containers(storage: Storage, config: OperatorConfig, security: dict[str, Any]) -> list[dict[str, Any]]:
     """`mkdir -p` of the output folder in the host lake, as the build's user, with the lake mounted only here."""
     if not storage.create:
         return []
@@ -268,7 +275,20 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
-def executor_template(storage: _Storage, container_security: dict[str, Any]) -> dict[str, Any]:
+def container_security_context() -> dict[str, Any]:
+    """The container-level context of build, executor and engine containers."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": BUILD_UID,
+        "runAsGroup": BUILD_UID,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def executor_template(storage: Storage, container_security: dict[str, Any]) -> dict[str, Any]:
     """The pod template of Spark's executor pods (spark.kubernetes.executor.podTemplateFile).
 
     Not the scratch folder: Spark mounts an emptyDir of its own at the driver's local dir (SCRATCH) in executors."""
@@ -319,8 +339,10 @@ def build_job(
     attempt: int,
     upstream_versions: dict[str, int],
     config: OperatorConfig,
+    engine_env: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The batch/v1 Job that runs `python -m datamesh.build` for one build of `product`."""
+    """The batch/v1 Job that runs `python -m datamesh.build` for one build of `product`; with `engine_env` (the
+    domain's warm engine: engine.client_env) a small pod that runs its Spark work on that engine."""
     namespace = domain.namespace_name
     compute = product.spec.compute
     driver = (compute.driver if compute and compute.driver else None) or domain.spec.compute.driver
@@ -335,6 +357,7 @@ def build_job(
         LABEL_PRODUCT: product.name,
         LABEL_GENERATION: str(request.generation),
         LABEL_TRIGGER: trigger,
+        **({LABEL_ENGINE: "client"} if engine_env else {}),
     }
     env = [
         {"name": REQUEST_ENV, "value": request.to_json()},
@@ -346,27 +369,20 @@ def build_job(
         # Only the settings meant to travel as literals, whatever else build_env holds.
         *({"name": k, "value": v} for k, v in sorted(config.build_env.items()) if k in PASSED_TO_BUILDS),
         *secret_env(request, domain, config),
+        *(engine_env or []),
     ]
     if product.spec.transform is not None and product.spec.transform.python is not None:
         # The build checks the entry point again against the platform's allow-list before importing anything.
         env.append({"name": settings.PYTHON_TRANSFORMS.name, "value": ",".join(config.python_transform_modules)})
-    storage = _volume_mounts(request, domain, config)
+    storage = build_storage(request, domain, config)
     storage.volumes += [{"name": "scratch", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
     storage.mounts += [{"name": "scratch", "mountPath": SCRATCH}, {"name": "home", "mountPath": IMAGE_HOME}]
-    container_security = {
-        "runAsNonRoot": True,
-        "runAsUser": BUILD_UID,
-        "runAsGroup": BUILD_UID,
-        "readOnlyRootFilesystem": True,
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    container_security = container_security_context()
     if executor_count(product, domain) > 0:
         # Executors read the inputs and write the table's files: the same mounts, user and confinement as the
         # driver (Spark adds its local-dir volumes and its settings to this template).
         env.append({"name": EXECUTOR_TEMPLATE_ENV, "value": json.dumps(executor_template(storage, container_security))})
-    init = _init_containers(storage, config, container_security)
+    init = init_containers(storage, config, container_security)
     owner = {
         "apiVersion": product.api_version,
         "kind": product.kind,
@@ -388,7 +404,7 @@ def build_job(
                 "imagePullPolicy": config.image_pull_policy,
                 "command": ["python", "-m", "datamesh.build"],
                 "env": env,
-                "resources": _resources(driver),
+                "resources": ENGINE_CLIENT_RESOURCES if engine_env else _resources(driver),
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "volumeMounts": storage.mounts,
                 "securityContext": container_security,

@@ -53,6 +53,8 @@ _RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("v1", "PersistentVolumeClaim"): ("/api/v1", "persistentvolumeclaims", True),
     ("v1", "Pod"): ("/api/v1", "pods", True),
     ("v1", "Secret"): ("/api/v1", "secrets", True),
+    ("v1", "Service"): ("/api/v1", "services", True),
+    ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments", True),
     ("v1", "Event"): ("/api/v1", "events", True),
     ("rbac.authorization.k8s.io/v1", "Role"): ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -21,9 +21,9 @@ from datamesh.api.dataproduct import BuildInfo, DataProductStatus
 from datamesh.api.durations import format_duration
 from datamesh.api.entrypoints import entry_point_problems
 from datamesh.controller import conditions as cond
-from datamesh.controller import scheduling
+from datamesh.controller import engine, scheduling
 from datamesh.controller.config import OperatorConfig
-from datamesh.controller.jobs import HostPathRefused, build_job, job_name
+from datamesh.controller.jobs import HostPathRefused, build_job, build_storage, job_name
 from datamesh.mesh import lifecycle, versions
 from datamesh.mesh.access import share_copies
 from datamesh.mesh.contract import BuildRequest, BuildResult
@@ -88,6 +88,8 @@ class ProductPlan:
     delete_jobs: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
+    uses_engine: str | None = None
+    """The domain whose warm engine the new Job uses (the runtime scales it up and records the use)."""
 
     def wake(self, seconds: float) -> None:
         seconds = max(0.5, seconds)
@@ -110,7 +112,9 @@ def plan_product(
     *,
     compliance: Compliance = always_compliant,
     decide: AccessDecider = allow_all,
+    engine_mounts: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> ProductPlan:
+    """`engine_mounts`: domain -> the mounts of its warm engine as last applied (absent: not deployed)."""
     generation = int(product.metadata.get("generation") or 0)
     old = product.status or DataProductStatus()
     status = old.model_copy(deep=True)
@@ -180,7 +184,7 @@ def plan_product(
     if can_build and resolution is not None:
         trigger = _choose_trigger(product, status, resolution.upstream_versions, world, now, config, plan)
         if trigger is not None:
-            _launch(product, world, status, trigger, resolution, generation, now, config, plan)
+            _launch(product, world, status, trigger, resolution, generation, now, config, plan, engine_mounts or {})
             # Judged on this reconcile's conditions, not the stored ones: when the rebuild starts in the very reconcile
             # that folds in the last publish, the stored Built still says Building (and would say so for good).
             replaced = {c.type: c for c in _build_conditions(product, status, True, desired)}
@@ -495,6 +499,7 @@ def _launch(
     now: datetime,
     config: OperatorConfig,
     plan: ProductPlan,
+    engine_mounts: Mapping[str, Mapping[str, bool]],
 ) -> None:
     domain = world.domains[product.spec.domain]
     name = job_name(product.name, generation, trigger.token, trigger.attempt)
@@ -520,6 +525,10 @@ def _launch(
         share_copies=share_copies(product, world),
     )
     try:
+        in_pod = engine.placement(
+            product, domain, request, engine.mount_table(build_storage(request, domain, config)),
+            engine_mounts.get(domain.name), config,
+        )
         plan.create_job = build_job(
             product,
             domain,
@@ -530,6 +539,7 @@ def _launch(
             attempt=trigger.attempt,
             upstream_versions=resolution.upstream_versions,
             config=config,
+            engine_env=engine.client_env(domain.namespace_name) if in_pod is None else None,
         )
     except HostPathRefused as refusal:
         # Refused before any pod exists: the runtime would have followed the link.
@@ -552,9 +562,12 @@ def _launch(
     )
     if trigger.kind == "manual":
         status.handled_rebuild_request = trigger.token.removeprefix("manual:")
+    where = "on the domain's warm engine" if in_pod is None else (f"in its own pod: {in_pod}" if in_pod else "")
+    plan.uses_engine = domain.name if in_pod is None else None
     plan.events.append(
-        Event("Normal", "BuildStarted", f"started job {name} (trigger: {trigger.kind}, attempt {trigger.attempt})")
-    )
+        Event("Normal", "BuildStarted",
+              f"started job {name} (trigger: {trigger.kind}, attempt {trigger.attempt})" + (f", {where}" * bool(where)))
+    )  # fmt: skip
     plan.wake(30)
 
 

@@ -23,7 +23,7 @@ from datamesh.api.governancepolicy import GovernancePolicyStatus
 from datamesh.catalog.sharing.tokens import TOKEN_BYTES
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
-from datamesh.controller import deletion, jobs, jobviews, metrics, secrets, storage
+from datamesh.controller import deletion, engine, jobs, jobviews, metrics, secrets, storage
 from datamesh.controller.alert_rules import AlertRules
 from datamesh.controller.cache import Cache, ProductKey
 from datamesh.controller.config import OperatorConfig
@@ -42,7 +42,7 @@ from datamesh.controller.share_secrets import write_share_secrets
 from datamesh.controller.verify import Mismatch, Verification, verify_publication
 from datamesh.controller.workqueue import WorkQueue
 from datamesh.mesh import lifecycle
-from datamesh.mesh.resolve import AccessDecider, allow_all, output_location
+from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
 
 logger = logging.getLogger("datamesh.controller")
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ class Runtime:
         self._messages: dict[tuple[str, str], str] = {}
         # What the table's log says of a finished build's claimed publish, checked once per build.
         self._verifications: dict[tuple[str, str], Verification] = {}
+        #: Per domain with `engine: connect`, its warm engine as this process knows it.
+        self._engines: dict[str, engine.EngineState] = {}
 
     def enqueue_all_products(self) -> None:
         for namespace, name in list(self.cache.world.products):
@@ -211,12 +213,31 @@ class Runtime:
             self._messages.pop((meta.get("namespace", ""), meta.get("name", "")), None)
             self._verifications.pop((meta.get("namespace", ""), meta.get("name", "")), None)
         before = self.cache.cached_job(body)
+        self._observe_engine_client(event_type, body)
         key = self.cache.put_job(body, deleted=event_type == "DELETED")
         # A running Job's status changes often (active, ready, pod counts) without telling a planner anything:
         # only a new Job, a finished one and a deleted one do.
         news = event_type == "DELETED" or before is None or jobviews.is_finished(before) != jobviews.is_finished(body)
         if key is not None and news:
             self.queue.add(("dp", *key))
+
+    def _observe_engine_client(self, event_type: str | None, body: dict[str, Any]) -> None:
+        """A build Job on a warm engine keeps it up while it runs; its end starts the idle clock."""
+        meta = body.get("metadata") or {}
+        if (meta.get("labels") or {}).get(jobs.LABEL_ENGINE) != "client":
+            return
+        domain = self.cache.world.domain_of_namespace(str(meta.get("namespace", "")))
+        if domain is None:
+            return
+        state = self._engines.setdefault(domain.name, engine.EngineState())
+        name = str(meta.get("name", ""))
+        if event_type == "DELETED" or jobviews.is_finished(body):
+            if name in state.running:
+                state.running.discard(name)
+                state.last_used = now()
+                self.queue.add(("domain", domain.name))
+        else:
+            state.running.add(name)
 
     # ------------------------------------------------------------------ reconcile dispatch
     async def _reconcile(self, key: Hashable) -> float | None:
@@ -275,8 +296,9 @@ class Runtime:
         current = now()
         views = await self._job_views(key, product, current)
         plan = plan_product(
-            product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide
-        )
+            product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide,
+            engine_mounts={d: e.mounts for d, e in self._engines.items() if e.mounts is not None},
+        )  # fmt: skip
         # Decided on the new status: the reconcile that records the first publish hands out the profiles too.
         shared = await self._share(product.model_copy(update={"status": plan.status}), current)
         plan.status.shares, plan.status.handled_share_rotation = shared.shares, shared.handled_rotation
@@ -293,13 +315,7 @@ class Runtime:
         for name in plan.delete_jobs:
             await self.kube.delete("batch/v1", "Job", name, key[0])
         if plan.create_job is not None:
-            try:
-                await self.kube.create(plan.create_job)
-            except ApiError as error:
-                if not error.conflict:
-                    raise
-                # Same trigger, same name: the Job exists already (an earlier run of this operator).
-                logger.info("build job %s already exists", plan.create_job["metadata"]["name"])
+            await self._create_job(plan.create_job, plan.uses_engine)
         await self._patch_product_status(product, plan.status)
         for event in plan.events:
             self.events.record(involved, event.type, event.reason, event.message)
@@ -821,8 +837,72 @@ class Runtime:
             domain.status = status
             if self.catalog is not None:
                 self.catalog.sync_domain(domain)
+        engine_wake = await self._reconcile_engine(domain, changed=old.observed_generation != generation)
         # A workspace someone changed by hand is put back at the next drift check, even with no event.
-        return DRIFT_CHECK.total_seconds() if ready.status == "True" else 30.0
+        wake = DRIFT_CHECK.total_seconds() if ready.status == "True" else 30.0
+        return min(wake, engine_wake) if engine_wake is not None else wake
+
+    async def _create_job(self, job: dict[str, Any], engine_of: str | None) -> None:
+        try:
+            await self.kube.create(job)
+        except ApiError as error:
+            if not error.conflict:
+                raise
+            # Same trigger, same name: the Job exists already (an earlier run of this operator).
+            logger.info("build job %s already exists", job["metadata"]["name"])
+        if engine_of is not None:
+            self._use_engine(engine_of, job["metadata"]["name"])
+
+    def _use_engine(self, domain: str, job: str) -> None:
+        state = self._engines.setdefault(domain, engine.EngineState())
+        state.running.add(job)
+        state.last_used = now()
+        if state.replicas == 0:
+            self.queue.add(("domain", domain))  # scaled to zero: start it now, the build waits for it
+
+    async def _reconcile_engine(self, domain: Domain, *, changed: bool) -> float | None:
+        """Apply the domain's warm engine at the replicas its use calls for; remove it when the domain has none.
+        Returns when to look again (the end of the idle period), or None."""
+        name = domain.name
+        state = self._engines.get(name)
+        if not engine.wants_engine(domain):
+            if state is not None or changed:
+                self._engines.pop(name, None)
+                for api_version, kind, child in engine.OBSOLETE:
+                    await self.kube.delete(api_version, kind, child, domain.namespace_name)
+            return None
+        if state is None:
+            state = self._engines[name] = engine.EngineState()
+        if state.applied is None and state.last_used is None:
+            # First look of this process: the last use is kept on the Deployment, so a restart does not wake it.
+            found = await self._get_or_none("apps/v1", "Deployment", engine.ENGINE_NAME, domain.namespace_name)
+            state.last_used = engine.last_used_of(found)
+        locations = [
+            item.location
+            for product in self.cache.world.products_in(name)
+            for item in resolve_inputs(product, self.cache.world, self.decide).inputs
+        ]
+        try:
+            storage = engine.engine_storage(domain, locations, self.config)
+        except ValueError as refusal:  # HostPathRefused included: its builds keep building in their own pods
+            state.mounts = None
+            logger.warning("no warm engine for domain %s: %s", name, refusal, extra={"domain": name})
+            return None
+        token = engine.engine_token(await self._mesh_key(), str(domain.metadata.get("uid", "")))
+        count, wake = engine.replicas(state.last_used, now(), engine.idle_after(domain), len(state.running))
+        objects = engine.manifests(
+            domain, storage, self.config, token=token, replica_count=count, last_used=state.last_used
+        )
+        fingerprint = engine.fingerprint(objects)
+        if fingerprint != state.applied:
+            for manifest in objects:
+                await self.kube.apply(manifest)
+            state.applied = fingerprint
+            if count != state.replicas:
+                logger.info("warm engine of domain %s scaled to %d", name, count, extra={"domain": name})
+        state.replicas = count
+        state.mounts = engine.mount_table(storage)
+        return wake
 
     async def _storage_condition(self, domain: Domain, *, workspace_ready: bool, refusals: list[str]) -> cond.Desired:
         """StorageReady: the reads storage.py decides from (the folder made, the claim and its StorageClass)."""
