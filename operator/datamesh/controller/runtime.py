@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -294,6 +295,7 @@ class Runtime:
             wanted[DATA_FINALIZER] = True
         await self._set_finalizers(product.metadata, wanted)
         current = now()
+        await self._engine_for(product)
         views = await self._job_views(key, product, current)
         plan = plan_product(
             product, self.cache.world, views, current, self.config, compliance=self.compliance, decide=self.decide,
@@ -852,6 +854,22 @@ class Runtime:
             logger.info("build job %s already exists", job["metadata"]["name"])
         if engine_of is not None:
             self._use_engine(engine_of, job["metadata"]["name"])
+
+    async def _engine_for(self, product: DataProduct) -> None:
+        """A product of a domain with a warm engine whose inputs the engine does not mount yet (a new product, a
+        new grant): the engine is applied with them first, so the build can use it instead of a pod of its own."""
+        domain = self.cache.world.domains.get(product.spec.domain)
+        if domain is None or not engine.wants_engine(domain):
+            return
+        state = self._engines.get(domain.name)
+        mounts = state.mounts if state is not None else None
+        if mounts is not None and all(
+            engine.covered(os.path.normpath(placement.local_path(item.location)), mounts, read_only=True)
+            for item in resolve_inputs(product, self.cache.world, self.decide).inputs
+            if placement.is_local(item.location)
+        ):
+            return
+        await self._reconcile_engine(domain, changed=False)
 
     def _use_engine(self, domain: str, job: str) -> None:
         state = self._engines.setdefault(domain, engine.EngineState())
