@@ -1,4 +1,4 @@
-"""Apply -> Ready latency of customer-360 on the local cluster's real node (a benchmark, not a test).
+"""Apply -> Ready latency of customer-360 on the local cluster's real node, cold pods against the warm engine.
 
 Starts the local cluster (`.devcluster-latency/`, real node and the project's image), writes the demo data into a
 temporary lake handed to the build user, runs the operator as the demo does, applies the example domains,
@@ -6,7 +6,15 @@ policies and customer-360, and measures:
 
 - apply -> Ready of customer-360 (first build: namespace, workspace, a cold JVM in a fresh container);
 - request -> Ready of N rebuilds asked for with the `datamesh.dev/rebuild` annotation (warm node, cold JVM);
-- per rebuild, the build pod's own run time (container started -> terminated), so the operator's share shows.
+- per rebuild, the build pod's own run time (container started -> terminated), so the operator's share shows;
+- per rebuild, the CPU seconds it cost: the build pod's cgroup (`cpuacct.usage`, sampled every 0.1 s while
+  it exists) and, on the warm engine, the engine pod's growth over the rebuild.
+
+Then, in the same run, the sales Domain is switched to its warm engine (`compute.engine: connect`), and:
+
+- the first build on it (the engine starting from zero replicas: its cold start, once);
+- request -> Ready and CPU seconds of N rebuilds on the warm engine;
+- apply -> Ready of customer-360 applied anew (deleted, the table kept) while the engine is warm.
 
     .venv/bin/python bench/latency.py [--rebuilds 3] [--keep-cluster]
 """
@@ -22,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +43,7 @@ from devcluster import binaries  # noqa: E402
 from devcluster.cluster import ControlPlane, free_port  # noqa: E402
 
 BUILD_UID = 1000
+CPUACCT = Path("/sys/fs/cgroup/cpuacct/kubepods")
 
 
 def say(message: str) -> None:
@@ -74,6 +84,16 @@ def wait_ready(kubectl: Kubectl, version: int, timeout: float) -> float:
     raise TimeoutError(f"customer-360 not Ready (version {version}) within {timeout:.0f}s")
 
 
+def wait_ready_new(kubectl: Kubectl, since: float, timeout: float) -> float:
+    """Seconds from `since` until the (new) customer-360 is Ready with a table version of its own build."""
+    while time.monotonic() - since < timeout:
+        body = kubectl.json("get", "dataproduct", "customer-360", "-n", "sales")
+        if ready(body) and (body.get("status") or {}).get("lastBuild", {}).get("outcome") == "Published":
+            return time.monotonic() - since
+        time.sleep(0.1)
+    raise TimeoutError(f"customer-360 not Ready within {timeout:.0f}s")
+
+
 def pod_runtime(kubectl: Kubectl) -> float:
     """Seconds the newest build pod's container ran (started -> terminated)."""
     pods = kubectl.json("get", "pods", "-n", "sales", "-l", "datamesh.dev/product=customer-360")["items"]
@@ -84,6 +104,74 @@ def pod_runtime(kubectl: Kubectl) -> float:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
     return (parse(state["finishedAt"]) - parse(state["startedAt"])).total_seconds()
+
+
+class PodCpu:
+    """CPU seconds of pods, from their cgroups (cgroupfs driver, v1: the node of this machine kind), sampled in a
+    thread so a pod's last value is kept after its cgroup goes (at most 0.1 s of its work is missed)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            for usage in CPUACCT.glob("*/pod*/cpuacct.usage"):
+                self._read(usage)
+            for usage in CPUACCT.glob("pod*/cpuacct.usage"):  # Guaranteed pods sit right under kubepods
+                self._read(usage)
+
+    def _read(self, usage: Path) -> None:
+        try:
+            value = int(usage.read_text()) / 1e9
+        except (OSError, ValueError):
+            return
+        uid = usage.parent.name.removeprefix("pod")
+        self.seen[uid] = max(value, self.seen.get(uid, 0.0))
+
+    def of(self, uid: str) -> float:
+        time.sleep(0.3)  # one more sample after the pod finished
+        return self.seen.get(uid, 0.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def newest_build_pod(kubectl: Kubectl) -> dict[str, Any]:
+    pods = kubectl.json("get", "pods", "-n", "sales", "-l", "datamesh.dev/product=customer-360")["items"]
+    return dict(max(pods, key=lambda p: p["metadata"]["creationTimestamp"]))
+
+
+def engine_uid(kubectl: Kubectl) -> str | None:
+    pods = kubectl.json("get", "pods", "-n", "sales", "-l", "datamesh.dev/engine=server")["items"]
+    running = [p for p in pods if p["status"].get("phase") == "Running"]
+    return str(running[0]["metadata"]["uid"]) if running else None
+
+
+def rebuilds(
+    kubectl: Kubectl, cpu: PodCpu, first: int, count: int, timeout: float, label: str
+) -> list[dict[str, float]]:
+    out = []
+    for version in range(first, first + count):
+        engine = engine_uid(kubectl)
+        engine_before = cpu.seen.get(engine, 0.0) if engine else 0.0
+        kubectl("annotate", "--overwrite", "dataproduct", "customer-360", "-n", "sales",
+                f"datamesh.dev/rebuild=bench-{version}")  # fmt: skip
+        seconds = wait_ready(kubectl, version, timeout)
+        pod = newest_build_pod(kubectl)
+        pod_cpu = cpu.of(str(pod["metadata"]["uid"]))
+        engine_cpu = (cpu.seen.get(engine, 0.0) - engine_before) if engine else 0.0
+        out.append({"ready": seconds, "pod": pod_runtime(kubectl), "cpu": pod_cpu + engine_cpu,
+                    "pod_cpu": pod_cpu, "engine_cpu": engine_cpu})  # fmt: skip
+        say(f"{label} rebuild {version}: request -> Ready {seconds:.1f}s, build pod ran {out[-1]['pod']:.1f}s, "
+            f"CPU {pod_cpu:.1f}s (pod) + {engine_cpu:.1f}s (engine)")  # fmt: skip
+    return out
+
+
+def median(values: list[dict[str, float]], key: str) -> float | None:
+    return round(statistics.median(v[key] for v in values), 2) if values else None
 
 
 def main() -> int:
@@ -125,24 +213,57 @@ def main() -> int:
             kubectl("apply", "--server-side", "-f", "-", input=text)
         kubectl("wait", "--for=condition=Ready", "domain", "--all", "--timeout=120s")
         kubectl("apply", "--server-side", "-f", str(REPO / "examples/policies"))
+        cpu = PodCpu()
+        product = (REPO / "examples/products/customer-360.yaml").read_text()
         applied = time.monotonic()
-        kubectl("apply", "--server-side", "-f", str(REPO / "examples/products/customer-360.yaml"))
+        kubectl("apply", "--server-side", "-f", "-", input=product)
         first = wait_ready(kubectl, 0, args.timeout)
         first_pod = pod_runtime(kubectl)
         say(f"apply -> Ready: {time.monotonic() - applied:.1f}s (build pod ran {first_pod:.1f}s)")
-        rebuilds, pods = [], []
-        for version in range(1, args.rebuilds + 1):
-            kubectl("annotate", "--overwrite", "dataproduct", "customer-360", "-n", "sales",
-                    f"datamesh.dev/rebuild=bench-{version}")  # fmt: skip
-            rebuilds.append(wait_ready(kubectl, version, args.timeout))
-            pods.append(pod_runtime(kubectl))
-            say(f"rebuild {version}: request -> Ready {rebuilds[-1]:.1f}s (build pod ran {pods[-1]:.1f}s)")
+        cold = rebuilds(kubectl, cpu, 1, args.rebuilds, args.timeout, "pod")
+        # The same domain, now with its warm engine: the first build starts it from zero replicas.
+        kubectl(
+            "patch",
+            "domain",
+            "sales",
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"compute": {"engine": "connect", "connect": {"idleAfter": "30 minutes"}}}}),
+        )
+        version = args.rebuilds + 1
+        started = time.monotonic()
+        kubectl("annotate", "--overwrite", "dataproduct", "customer-360", "-n", "sales",
+                f"datamesh.dev/rebuild=bench-{version}")  # fmt: skip
+        engine_first = wait_ready(kubectl, version, args.timeout)
+        labels = newest_build_pod(kubectl)["metadata"]["labels"]
+        if labels.get("datamesh.dev/engine") != "client":
+            raise RuntimeError(f"the build after the switch did not use the engine: {labels}")
+        say(f"first build on the engine (engine starting from zero): {time.monotonic() - started:.1f}s")
+        warm = rebuilds(kubectl, cpu, version + 1, args.rebuilds, args.timeout, "engine")
+        version += args.rebuilds
+        # Applied anew while the engine is warm: the product is deleted (its table kept) and applied again.
+        kubectl("delete", "dataproduct", "customer-360", "-n", "sales", "--wait=true", "--timeout=120s")
+        applied = time.monotonic()
+        kubectl("apply", "--server-side", "-f", "-", input=product)
+        warm_apply = wait_ready_new(kubectl, applied, args.timeout)
+        say(f"apply -> Ready on the warm engine: {warm_apply:.1f}s")
+        cpu.stop()
+        cold_cpu, warm_cpu = median(cold, "cpu"), median(warm, "cpu")
         print(json.dumps({
             "apply_to_ready_seconds": round(first, 1),
             "first_build_pod_seconds": round(first_pod, 1),
-            "rebuild_to_ready_seconds_median": round(statistics.median(rebuilds), 1) if rebuilds else None,
-            "rebuild_pod_seconds_median": round(statistics.median(pods), 1) if pods else None,
-            "rebuilds": len(rebuilds),
+            "rebuild_to_ready_seconds_median": median(cold, "ready"),
+            "rebuild_pod_seconds_median": median(cold, "pod"),
+            "rebuild_cpu_seconds_median": cold_cpu,
+            "engine_first_build_seconds": round(engine_first, 1),
+            "engine_rebuild_to_ready_seconds_median": median(warm, "ready"),
+            "engine_rebuild_pod_seconds_median": median(warm, "pod"),
+            "engine_rebuild_cpu_seconds_median": warm_cpu,
+            "engine_rebuild_client_cpu_seconds_median": median(warm, "pod_cpu"),
+            "engine_rebuild_engine_cpu_seconds_median": median(warm, "engine_cpu"),
+            "engine_apply_to_ready_seconds": round(warm_apply, 1),
+            "cpu_ratio_pod_over_engine": round(cold_cpu / warm_cpu, 2) if cold_cpu and warm_cpu else None,
+            "rebuilds": args.rebuilds,
         }, indent=2))  # fmt: skip
         return 0
     finally:
