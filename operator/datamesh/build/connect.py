@@ -255,24 +255,34 @@ def _local(location: str) -> str:
 
 
 def open_backend(request: BuildRequest, progress: Callable[[str], None]) -> ConnectBackend:
-    """A Connect session on the domain's warm engine, once it answers; BuildError(EngineUnavailable) if it does not,
-    BuildError(EngineUnsupported) for a build it cannot run."""
+    """A Connect session on the domain's warm engine (from the settings), once it answers;
+    BuildError(EngineUnavailable) if it does not, BuildError(EngineUnsupported) for a build it cannot run."""
     refused = connect_refusal(request, settings.METASTORE_TABLE.get())
     if refused:
         raise unsupported(refused)
-    address = engine_address(settings.ENGINE_URL.get(), settings.ENGINE_GUARD_URL.get())
-    token = settings.ENGINE_TOKEN.get()
+    return open_session(progress)
+
+
+def open_session(progress: Callable[[str], None], environ: Mapping[str, str] | None = None) -> ConnectBackend:
+    """A Connect session on the warm engine that DATAMESH_ENGINE_URL, _GUARD_URL and _TOKEN name."""
+    address = engine_address(settings.ENGINE_URL.get(environ), settings.ENGINE_GUARD_URL.get(environ))
+    token = settings.ENGINE_TOKEN.get(environ)
     if not token:
-        raise BuildError(
-            UNAVAILABLE, f"{settings.ENGINE_TOKEN.name} is not set: the engine refuses every call without it"
-        )
+        raise BuildError(UNAVAILABLE, f"{settings.ENGINE_TOKEN.name} is not set: the engine refuses every call")
     try:
-        seconds = float(settings.ENGINE_WAIT_SECONDS.get())
+        seconds = float(settings.ENGINE_WAIT_SECONDS.get(environ))
     except ValueError as error:
         raise BuildError(UNAVAILABLE, f"{settings.ENGINE_WAIT_SECONDS.name} is not a number") from error
     progress(f"waiting for the domain's warm engine at {address.connect}")
     waited = wait_for_engine(address.guard, address.connect, seconds)
     progress(f"the warm engine answered after {waited:.1f} s")
+    spark, nonce = connect(address.connect, token)
+    return ConnectBackend(spark, address, token, nonce)
+
+
+def connect(url: str, token: str) -> tuple[SparkSession, str]:
+    """A new Connect session at `url` with `token`, and the nonce set in it; BuildError(EngineUnavailable) when
+    the engine cannot be reached or refuses the token."""
     # pyspark's functions build Connect columns only in a process marked as a Connect client, as its own
     # `SparkSession.builder.remote(...)` marks it; a build process never holds a local session beside it.
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
@@ -280,11 +290,11 @@ def open_backend(request: BuildRequest, progress: Callable[[str], None]) -> Conn
 
     nonce = secrets.token_urlsafe(32)
     try:
-        spark = ConnectSession.builder.channelBuilder(_channel_builder(address.connect, token)).create()
+        spark = ConnectSession.builder.channelBuilder(_channel_builder(url, token)).create()
         spark.conf.set(NONCE_CONF, nonce)  # the first call: also proves the token
     except Exception as error:
         raise BuildError(
-            UNAVAILABLE, f"cannot open a session on the warm engine at {address.connect}: {one_line(str(error), 300)}"
+            UNAVAILABLE, f"cannot open a session on the warm engine at {url}: {one_line(str(error), 300)}"
         ) from error
     # A Connect session is not the classic class, but offers the same API to everything a build calls.
-    return ConnectBackend(cast("SparkSession", spark), address, token, nonce)
+    return cast("SparkSession", spark), nonce

@@ -24,8 +24,13 @@ from datamesh.engine import guard
 CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"
 
 
-def engine_settings(token: str, port: int, host: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The build session's settings plus the Connect server's: its plugin, address and token."""
+#: Where Spark Connect's server reads its token when the setting is absent: an environment variable, so the token
+#: never appears on the JVM's command line (`ps`) nor in the session settings a client can read.
+TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
+
+
+def engine_settings(port: int, host: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The build session's settings plus the Connect server's: its plugin and address (the token: TOKEN_ENV)."""
     from datamesh.build.session import spark_settings
 
     found = spark_settings(environ=dict(os.environ if environ is None else environ))
@@ -35,7 +40,6 @@ def engine_settings(token: str, port: int, host: str, environ: Mapping[str, str]
             "spark.plugins": CONNECT_PLUGIN,
             "spark.connect.grpc.binding.address": host,
             "spark.connect.grpc.binding.port": str(port),
-            "spark.connect.authenticate.token": token,
         }
     )
     return found
@@ -64,12 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Masking is a Python UDF that runs in this engine's worker processes: the interpreter with the project.
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ[TOKEN_ENV] = token
     from pyspark.sql import SparkSession
 
     from datamesh.engine.server import Engine, make_server
 
     builder = SparkSession.builder
-    for key, value in engine_settings(token, port, args.host).items():
+    for key, value in engine_settings(port, args.host).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
