@@ -267,3 +267,16 @@ def test_the_staged_folder_is_removed_on_local_paths_only(tmp_path: Path) -> Non
     with pytest.raises(BuildError):
         client.require_table_api("merge")
     assert os.path.isdir(tmp_path)
+
+
+# -------------------------------------------------------------------------------------------- the bench's probe
+
+
+def test_cpu_of_a_process_tree_from_proc_stat_lines() -> None:
+    from datamesh.engine.probe import cpu_seconds, parse_stat, tree_ticks
+
+    line = "4242 (python -m (x)) S 7 4242 4242 0 -1 4194304 1 0 0 0 150 25 3 4 20 0 1 0 100 0 0"
+    assert parse_stat(line) == (7, 175)
+    rows = [(10, 1, 100), (11, 10, 50), (12, 11, 5), (13, 1, 999)]  # 13 is not a descendant of 10
+    assert tree_ticks(10, rows) == 155 and tree_ticks(11, rows) == 55 and tree_ticks(99, rows) == 0
+    assert cpu_seconds(os.getpid()) > 0
