@@ -253,10 +253,9 @@ def test_executors_as_pods_are_resolved_inside_the_build_pod(tmp_path: Path, mon
     assert found["spark.kubernetes.executor.podTemplateContainerName"] == "executor"
     explicit = in_cluster_settings("k8s://https://10.9.9.9:6443", pod)
     assert "spark.master" not in explicit, "an explicit API server address is kept"
-    assert (
-        in_cluster_settings(IN_CLUSTER_MASTER, {**pod, "KUBERNETES_SERVICE_HOST": "fd00::1"})["spark.master"]
-        == "k8s://https://[fd00::1]:443"
-    )
+    assert in_cluster_settings(IN_CLUSTER_MASTER, {**pod, "KUBERNETES_SERVICE_HOST": "fd00::1"})[
+        "spark.master"
+    ] == "k8s://https://[fd00::1]:443"
     # Local mode is left alone, whatever the pod's environment.
     assert in_cluster_settings("local[1]", pod) == {}
     local = spark_settings(environ={**pod, "DATAMESH_SPARK_CONF": '{"spark.master": "local[1]"}'})

@@ -158,12 +158,7 @@ def test_failing_checks_leave_the_published_version_untouched(spark: Any, demo_l
         ),
     ],
     ids=[
-        "syntax",
-        "undeclared-table",
-        "analysis",
-        "missing-column",
-        "extra-column",
-        "uncastable-type",
+        "syntax", "undeclared-table", "analysis", "missing-column", "extra-column", "uncastable-type",
         "uncastable-values",
     ],  # fmt: skip
 )

@@ -74,49 +74,19 @@ PRODUCT_REASONS: Final = {
     COMPLIANT: frozenset({"Compliant", "PolicyViolation", "NotValidated"}),
     INPUTS_READY: frozenset(
         {
-            "Resolved",
-            "NotValidated",
-            "DomainNotFound",
-            "SourceNotFound",
-            "UpstreamNotFound",
-            "UpstreamNotReady",
-            "Cycle",
-            "AccessDenied",
-            "CredentialsUnavailable",
-            "UpstreamVersionNotServed",
+            "Resolved", "NotValidated", "DomainNotFound", "SourceNotFound", "UpstreamNotFound", "UpstreamNotReady",
+            "Cycle", "AccessDenied", "CredentialsUnavailable", "UpstreamVersionNotServed",
         }
     ),  # fmt: skip
     BUILT: frozenset(
         {
-            "Published",
-            "NotBuilt",
-            "NoTransform",
-            BUILDING,
-            PENDING,
+            "Published", "NotBuilt", "NoTransform", BUILDING, PENDING,
             # From the build (BuildResult.reason, build/errors.py and the steps that raise BuildError).
-            "SqlError",
-            "SqlRefused",
-            "SchemaViolation",
-            "InputMissing",
-            "InputError",
-            "StorageError",
-            LOCATION_REFUSED,
-            "MaskingKeyMissing",
-            "CredentialsUnavailable",
-            "TransformError",
-            "TransformNotAllowed",
-            "PublishFailed",
-            "SparkUnavailable",
-            "BuildFailed",
-            "InvalidRequest",
-            "AfterPublish",
+            "SqlError", "SqlRefused", "SchemaViolation", "InputMissing", "InputError", "StorageError", LOCATION_REFUSED,
+            "MaskingKeyMissing", "CredentialsUnavailable", "TransformError", "TransformNotAllowed", "PublishFailed",
+            "SparkUnavailable", "BuildFailed", "InvalidRequest", "AfterPublish",
             # From the operator, about the build's Job and what it claims.
-            RESULT_MISMATCH,
-            VERIFICATION_FAILED,
-            "DeadlineExceeded",
-            "Unschedulable",
-            "PodFailed",
-            "PodDeleted",
+            RESULT_MISMATCH, VERIFICATION_FAILED, "DeadlineExceeded", "Unschedulable", "PodFailed", "PodDeleted",
             JOB_DELETED,
         }
     ),  # fmt: skip
@@ -165,16 +135,8 @@ DOMAIN_REASONS: Final = {
     WORKSPACE_READY: frozenset({PROVISIONED, PROVISIONING_FAILED, CLAIM_REFUSED, "InForce"}),
     STORAGE_READY: frozenset(
         {
-            STORAGE_OBJECT_STORE,
-            STORAGE_BOUND,
-            STORAGE_WAIT_FOR_FIRST_CONSUMER,
-            STORAGE_CREATED,
-            STORAGE_DEFERRED,
-            STORAGE_REFUSED,
-            STORAGE_CLASS_NOT_FOUND,
-            STORAGE_PENDING,
-            STORAGE_LOST,
-            STORAGE_UNAVAILABLE,
+            STORAGE_OBJECT_STORE, STORAGE_BOUND, STORAGE_WAIT_FOR_FIRST_CONSUMER, STORAGE_CREATED, STORAGE_DEFERRED,
+            STORAGE_REFUSED, STORAGE_CLASS_NOT_FOUND, STORAGE_PENDING, STORAGE_LOST, STORAGE_UNAVAILABLE,
         }
     ),  # fmt: skip
     # Ready also carries the first failing condition's reason (controller/conditions.summarize).

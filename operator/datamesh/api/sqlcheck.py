@@ -222,7 +222,9 @@ def _parse(text: str, field: str, into: type[exp.Expr] | None) -> list[exp.Expr]
             parsed = sqlglot.parse(text, read="spark", error_level=ErrorLevel.IMMEDIATE)
         else:
             dialect = Spark()
-            parsed = dialect.parser(error_level=ErrorLevel.IMMEDIATE).parse_into(into, dialect.tokenize(text), text)
+            parsed = dialect.parser(error_level=ErrorLevel.IMMEDIATE).parse_into(
+                into, dialect.tokenize(text), text
+            )
     except ParseError as error:
         where = _where(text if into is None else "", error)
         return f"{field} cannot be parsed as {_kind(into)}{where}; {_unparsed_hint(into)}"
@@ -417,7 +419,8 @@ def _function_problem(node: exp.Func, field: str, *, scalar: bool) -> str | None
         or any(spark_functions.is_row_changing_function(name) for name in names)
     ):
         return (
-            f"{field} calls {shown}(), an aggregate, window or generator function, which a check expression may not use"
+            f"{field} calls {shown}(), an aggregate, window or generator function, "
+            "which a check expression may not use"
         )
     return None
 

@@ -170,7 +170,9 @@ FIELD_REMOVED = Rule("field-removed", "a column is removed or renamed", "column"
 TYPE_CHANGED = Rule(
     "type-changed", "a column's type changes other than by widening (table below)", "column", "type-changed"
 )
-REQUIRED_CHANGED = Rule("required-changed", "a column's nullability changes, either way", "column", "required-changed")
+REQUIRED_CHANGED = Rule(
+    "required-changed", "a column's nullability changes, either way", "column", "required-changed"
+)
 KEY_CHANGED = Rule(
     "key-constraint-changed", "the primary key columns change", "product", "key-constraint-changed (a warning there)"
 )
