@@ -97,15 +97,21 @@ class Engine:
         return {"problems": java_pattern_problems(self.spark, call.patterns)}
 
 
-def _routes(engine: Engine) -> dict[str, Callable[[bytes], tuple[dict[str, Any], str]]]:
-    def transform(body: bytes) -> tuple[dict[str, Any], str]:
+Route = Callable[[bytes, dict[str, str]], dict[str, Any]]
+
+
+def _routes(engine: Engine) -> dict[str, Route]:
+    """Path -> call; a call notes the session it names (for the log line) before anything can fail."""
+
+    def transform(body: bytes, note: dict[str, str]) -> dict[str, Any]:
         call = guard.parse_transform(body)
-        return engine.transform(call), call.session.session_id
+        note["session"] = call.session.session_id
+        return engine.transform(call)
 
     return {
         "/v1/transform": transform,
-        "/v1/expression": lambda body: (engine.expression(guard.parse_expression(body)), ""),
-        "/v1/patterns": lambda body: (engine.patterns(guard.parse_patterns(body)), ""),
+        "/v1/expression": lambda body, note: engine.expression(guard.parse_expression(body)),
+        "/v1/patterns": lambda body, note: engine.patterns(guard.parse_patterns(body)),
     }
 
 
@@ -116,6 +122,7 @@ def make_server(engine: Engine, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         server_version = "datamesh-engine"
         sys_version = ""
+        timeout = 60  # seconds a connection may stall (headers or body) before its thread lets it go
 
         def log_message(self, format: str, *args: Any) -> None:
             return None  # one structured line per call instead (see _log)
@@ -145,7 +152,7 @@ def make_server(engine: Engine, host: str, port: int) -> ThreadingHTTPServer:
 
         def do_POST(self) -> None:
             started = time.monotonic()
-            session = ""
+            note: dict[str, str] = {}
             try:
                 if not guard.authorized(self.headers.get("Authorization"), engine.token):
                     raise guard.Refused(401, "a valid bearer token is required")
@@ -153,17 +160,17 @@ def make_server(engine: Engine, host: str, port: int) -> ThreadingHTTPServer:
                 if route is None:
                     raise guard.Refused(404, "not found")
                 body = self.rfile.read(guard.body_length(self.headers.get("Content-Length")))
-                answer, session = route(body)
+                answer = route(body, note)
             except Exception as error:
                 status, failure = guard.error_answer(error)
                 if status == 500:
                     print(f"guard call {self.path[:64]} failed: {error!r}"[:2000], file=engine.log, flush=True)
                 self.close_connection = True
                 self._answer(status, failure)
-                self._log(status, started, failure["reason"], session)
+                self._log(status, started, failure["reason"], note.get("session", ""))
                 return
             self._answer(200, answer)
-            self._log(200, started, "", session)
+            self._log(200, started, "", note.get("session", ""))
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
