@@ -24,6 +24,8 @@ from datamesh.placement import is_local, local_path
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from datamesh.build.backend import Backend
+
 
 def quoted(view: str) -> str:
     """The view name as SQL must write it."""
@@ -43,9 +45,9 @@ def _check_exists(item: ResolvedInput) -> None:
         raise BuildError("InputMissing", f"input {item.ref} ({item.kind} of {item.domain}): no data at {item.location}")
 
 
-def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int], options: dict[str, str]) -> DataFrame:
-    from delta.tables import DeltaTable
-
+def _read(
+    spark: SparkSession, item: ResolvedInput, versions: dict[str, int], options: dict[str, str], backend: Backend
+) -> DataFrame:
     # The contract's allow-list again, where the options meet Spark (the request may not have come from it).
     plain = readeroptions.problem(item.options, item.format, secret=False, field=f"input {item.ref} options")
     secret = readeroptions.problem([r.option for r in item.secret_options], item.format, secret=True,
@@ -53,9 +55,9 @@ def _read(spark: SparkSession, item: ResolvedInput, versions: dict[str, int], op
     if plain or secret:
         raise BuildError("InputError", "; ".join(p for p in (plain, secret) if p))
     if item.format == "delta":
-        if not DeltaTable.isDeltaTable(spark, item.location):
+        version = backend.delta_version(item.location)
+        if version is None:
             raise BuildError("InputMissing", f"input {item.ref}: no Delta table at {item.location}")
-        version = int(DeltaTable.forPath(spark, item.location).history(1).collect()[0]["version"])
         versions[item.ref] = version
         # Pinned, so the version recorded in the commit is exactly the one read even if upstream publishes meanwhile.
         return spark.read.format("delta").options(**options).option("versionAsOf", version).load(item.location)
@@ -92,12 +94,18 @@ def apply_pii(df: DataFrame, item: ResolvedInput, key: bytes | None = None) -> D
 
 
 def register(
-    spark: SparkSession, inputs: Sequence[ResolvedInput], environ: Mapping[str, str] | None = None
+    spark: SparkSession,
+    inputs: Sequence[ResolvedInput],
+    environ: Mapping[str, str] | None = None,
+    backend: Backend | None = None,
 ) -> LoadedInputs:
     """Read every input and register its view; raises BuildError naming the input that failed.
 
     Secret options and the masking key are read from `environ` (default: the process environment)."""
+    from datamesh.build.backend import LocalBackend
+
     env = os.environ if environ is None else environ
+    versions_from = backend or LocalBackend(spark)
     # Before any data is read: a build that must mask and cannot should fail at once, whatever else is wrong.
     key = masking_key(env) if any(needs_masking(item) for item in inputs) else None
     secrets = secret_values(inputs, env)
@@ -105,7 +113,8 @@ def register(
     for item in inputs:
         _check_exists(item)
         try:
-            df = apply_pii(_read(spark, item, loaded.versions, reader_options(item, env)), item, key)
+            options = reader_options(item, env)
+            df = apply_pii(_read(spark, item, loaded.versions, options, versions_from), item, key)
         except BuildError as error:
             raise BuildError(error.reason, redact(error.message, secrets)) from error
         except Exception as error:

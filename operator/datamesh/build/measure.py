@@ -20,7 +20,7 @@ needs it fails with that reason (`quality.evaluate`).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,29 +67,42 @@ def _reason(error: BaseException) -> str:
     return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 3] + "..."
 
 
-def pattern_errors(spark: SparkSession, checks: CheckPlan) -> dict[int, str]:
+def pattern_errors(
+    spark: SparkSession, checks: CheckPlan, problems: Callable[[Sequence[str]], list[str | None]] | None = None
+) -> dict[int, str]:
     """Check index -> why Java cannot compile the pattern of that format check.
 
     Spark's `rlike` compiles the pattern with `java.util.regex.Pattern` when it runs, so a bad pattern observed
     on the write would abort the write itself. The same compiler, called once per pattern before the write,
-    takes microseconds; a Spark query would take ~0.15 s per build."""
-    from pyspark.errors import IllegalArgumentException
-
+    takes microseconds; a Spark query would take ~0.15 s per build. `problems` compiles them elsewhere (the
+    warm engine's JVM, `datamesh.build.backend`); by default the session's own JVM does."""
     formats = [item for item in checks.checks if item.check.type == "format"]
     if not formats:
         return {}
+    found = (problems or (lambda patterns: java_pattern_problems(spark, patterns)))(
+        [str(item.check.pattern) for item in formats]
+    )
+    if len(found) != len(formats):
+        raise RuntimeError(f"{len(found)} answers for {len(formats)} patterns")
+    return {item.index: problem for item, problem in zip(formats, found, strict=True) if problem is not None}
+
+
+def java_pattern_problems(spark: SparkSession, patterns: Sequence[str]) -> list[str | None]:
+    """Per pattern, why `java.util.regex.Pattern` (the session's JVM) cannot compile it; None when it can."""
+    from pyspark.errors import IllegalArgumentException
+
     jvm = spark.sparkContext._jvm
     if jvm is None:
         raise RuntimeError("the Spark session has no JVM to compile the format checks' patterns with")
     compiler = jvm.java.util.regex.Pattern
-    errors: dict[int, str] = {}
-    for item in formats:
-        pattern = str(item.check.pattern)
+    found: list[str | None] = []
+    for pattern in patterns:
         try:
             compiler.compile(pattern)
+            found.append(None)
         except IllegalArgumentException as error:  # PatternSyntaxException, as pyspark raises it
-            errors[item.index] = f"Java cannot compile the pattern: {_reason(error)}"
-    return errors
+            found.append(f"Java cannot compile the pattern: {_reason(error)}")
+    return found
 
 
 def plan_measurement(

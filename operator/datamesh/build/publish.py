@@ -36,10 +36,12 @@ from typing import TYPE_CHECKING, Any
 from datamesh import settings
 from datamesh.build.commit import NeedsSpark, commit, eligibility, latest_commit
 from datamesh.build.errors import BuildError, classify
-from datamesh.build.retention import DEFAULT_VACUUM_HOURS, RetentionRule
+from datamesh.build.retention import RetentionRule
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from datamesh.build.backend import Backend
 
 RUN_PREFIX = "run-"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
@@ -114,14 +116,17 @@ def publish(
     rule: RetentionRule | None,
     staged_rows: int,
     schema_json: str,
+    backend: Backend | None = None,
 ) -> Published:
     """Publish the staged files in one commit (see the module docstring for which way)."""
-    from delta.tables import DeltaTable
+    from datamesh.build.backend import LocalBackend
 
-    if mode == "merge" and DeltaTable.isDeltaTable(spark, location):
+    using = backend or LocalBackend(spark)
+    if mode == "merge" and using.delta_version(location) is not None:
+        using.require_table_api("a merge into the existing table needs Delta's MERGE (DeltaTable API)")
         deleted = _merge(spark, spark.read.parquet(staging.path), location, keys, user_metadata, rule)
         row_count = spark.read.format("delta").load(location).count()
-        return Published(_spark_version(spark, location), row_count, deleted, "merge")
+        return Published(_spark_version(using, location), row_count, deleted, "merge")
     if eligibility(location, schema_json) is None:
         try:
             return Published(_commit(staging, location, schema_json, user_metadata), staged_rows, 0, "commit")
@@ -135,13 +140,14 @@ def publish(
         .option("userMetadata", user_metadata)
         .save(location)
     )
-    return Published(_spark_version(spark, location), staged_rows, 0, "copy")
+    return Published(_spark_version(using, location), staged_rows, 0, "copy")
 
 
-def _spark_version(spark: SparkSession, location: str) -> int:
-    from delta.tables import DeltaTable
-
-    return int(DeltaTable.forPath(spark, location).history(1).collect()[0]["version"])
+def _spark_version(backend: Backend, location: str) -> int:
+    version = backend.delta_version(location)
+    if version is None:
+        raise BuildError("PublishFailed", f"no Delta table at {location} after Spark wrote it")
+    return version
 
 
 def _commit(staging: Staging, location: str, schema_json: str, user_metadata: str) -> int:
@@ -186,24 +192,18 @@ def _merge(
     return int(metrics.get("numTargetRowsDeleted", 0) or 0)
 
 
-def vacuum(spark: SparkSession, location: str) -> None:
+def vacuum(spark: SparkSession, location: str, backend: Backend | None = None) -> None:
     """Drop data files no version within the retention window needs (deleted rows leave storage with them)."""
-    from delta.tables import DeltaTable
+    from datamesh.build.backend import LocalBackend
 
-    hours = float(settings.VACUUM_RETAIN_HOURS.get())
-    if hours < DEFAULT_VACUUM_HOURS:
-        # A shorter window is an explicit operator decision (env), which Delta otherwise refuses.
-        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-    DeltaTable.forPath(spark, location).vacuum(hours)
+    (backend or LocalBackend(spark)).vacuum(location, float(settings.VACUUM_RETAIN_HOURS.get()))
 
 
-def remove(spark: SparkSession, path: str) -> None:
-    """Delete a folder through Hadoop's filesystem layer, so object stores work as well as local disks."""
-    # PySpark has no public call that deletes a path; Hadoop's FileSystem is what Spark itself uses.
-    jvm: Any = spark._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark._jsc.hadoopConfiguration())
-    fs.delete(hadoop_path, True)
+def remove(spark: SparkSession, path: str, backend: Backend | None = None) -> None:
+    """Delete a folder (through Hadoop's filesystem layer in a local session, so object stores work too)."""
+    from datamesh.build.backend import LocalBackend
+
+    (backend or LocalBackend(spark)).remove(path)
 
 
 #: Set to a name template such as `gold_{domain}.{product}` (or `gold.{domain}.{product}` with a three-level
@@ -218,8 +218,10 @@ def metastore_name(template: str, domain: str, product: str) -> str:
     return template.format(domain=domain.replace("-", "_"), product=product.replace("-", "_"))
 
 
-def register_table(spark: SparkSession, name: str, location: str) -> None:
+def register_table(spark: SparkSession, name: str, location: str, backend: Backend | None = None) -> None:
     """`CREATE TABLE IF NOT EXISTS name USING DELTA LOCATION location`, creating its namespace first."""
+    if backend is not None:
+        backend.require_table_api(f"registering {name} needs the session catalog of the build's own Spark")
     parts = name.split(".")
     quoted = ".".join(f"`{part}`" for part in parts)
     if len(parts) > 1:

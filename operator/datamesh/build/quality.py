@@ -21,7 +21,7 @@ be measured fails, with the reason, instead of being evaluated on a missing valu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +35,9 @@ from datamesh.build.sqlguard import check_expression
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
     from pyspark.sql import DataFrame
+
+#: Checks a quality check's `sql` expression (expression, check name, result columns); raises BuildError.
+ExpressionGuard = Callable[[str, str, Collection[str] | None], None]
 
 DEFAULT_COMPLETENESS = 0.99
 ARROW_MAX_ROWS_ENV = settings.ARROW_UNIQUENESS_MAX_ROWS.name
@@ -260,12 +263,16 @@ def blocking_failures(results: Sequence[CheckResult]) -> list[CheckResult]:
 
 
 def aggregates(
-    plan: CheckPlan, metrics: Sequence[Metric] | None = None, result_columns: Sequence[str] | None = None
+    plan: CheckPlan,
+    metrics: Sequence[Metric] | None = None,
+    result_columns: Sequence[str] | None = None,
+    guard: ExpressionGuard | None = None,
 ) -> list[SparkColumn]:
     """The plan's metrics (or the given ones of them) as Spark aggregate columns named after the metrics.
 
     `result_columns` are the result's columns, the only names a sql check may read (None: Spark's analysis reports
-    unknown names); a sql check that the build's SQL guard refuses raises BuildError (SqlRefused)."""
+    unknown names); a sql check that the build's SQL guard refuses raises BuildError (SqlRefused). `guard` checks
+    it (the warm engine's, see `datamesh.build.backend`); by default the active session's JVM does."""
     from pyspark.sql import functions as F
 
     columns = []
@@ -280,12 +287,14 @@ def aggregates(
         elif metric.kind == "min" and col is not None:
             expr = F.min(col)
         else:
-            expr = F.count_if(_violation(plan.checks[metric.check or 0].check, result_columns))
+            expr = F.count_if(_violation(plan.checks[metric.check or 0].check, result_columns, guard))
         columns.append(expr.alias(metric.name))
     return columns
 
 
-def _violation(check: QualityCheck, columns: Sequence[str] | None = None) -> SparkColumn:
+def _violation(
+    check: QualityCheck, columns: Sequence[str] | None = None, guard: ExpressionGuard | None = None
+) -> SparkColumn:
     """A row-level condition that is true where the row fails the check (nulls pass; completeness owns them)."""
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -301,10 +310,15 @@ def _violation(check: QualityCheck, columns: Sequence[str] | None = None) -> Spa
         return col.isNotNull() & ~col.cast("string").rlike(str(check.pattern))
     if check.type == "sql":
         # Tenant SQL: Spark's own parser checks it (sqlguard) before it becomes a column that anything runs.
-        spark = SparkSession.getActiveSession()
-        if spark is None:
-            raise BuildError(SQL_REFUSED, f"quality check {check.display_name!r}: no Spark session to check it with")
-        check_expression(spark, str(check.expression), check.display_name, columns)
+        if guard is not None:
+            guard(str(check.expression), check.display_name, columns)
+        else:
+            spark = SparkSession.getActiveSession()
+            if spark is None:
+                raise BuildError(
+                    SQL_REFUSED, f"quality check {check.display_name!r}: no Spark session to check it with"
+                )
+            check_expression(spark, str(check.expression), check.display_name, columns)
         # A row satisfies the assertion only when it evaluates to true: null counts as a violation.
         return ~F.coalesce(F.expr(str(check.expression)).cast("boolean"), F.lit(False))
     raise ValueError(f"check {check.display_name!r} has no row-level condition")

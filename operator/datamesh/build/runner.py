@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from datamesh import settings
 from datamesh.build import confine, conform, measure, quality
+from datamesh.build.backend import Backend, LocalBackend
 from datamesh.build.errors import BuildError, classify
 from datamesh.build.inputs import register
 from datamesh.build.publish import (
@@ -86,20 +87,22 @@ def run_build(
         result.reason, result.message = "NoTransform", "the product has no transform; nothing to build"
     else:
         staging = Staging(staging_path(request.output_location, request.run_id))
-        session = None
+        backend: Backend | None = None
         try:
             confine.check(request)  # before Spark starts, and before anything is written
-            session = spark or _session()
+            backend = LocalBackend(spark) if spark is not None else _backend(request, progress)
             laps.lap("session")
-            _build(session, request, staging, result, progress, laps, now or started)
+            _build(backend, request, staging, result, progress, laps, now or started)
         except BuildError as error:
             result.reason, result.message = error.reason, error.message
         except Exception as error:
             found = classify(error, "BuildFailed")
             result.reason, result.message = found.reason, found.message
         finally:
-            if session is not None and not staging.keep:
-                _cleanup(session, staging.path)
+            if backend is not None:
+                if not staging.keep:
+                    _cleanup(backend, staging.path)
+                backend.close()
     result.finished_at = datetime.now(UTC)
     result.duration_seconds = round(time.monotonic() - clock, 3)
     _lineage(request, result)
@@ -118,18 +121,23 @@ def _lineage(request: BuildRequest, result: BuildResult | None) -> None:
     emit_build_events(request, result, started=result is None)
 
 
-def _session() -> SparkSession:
+def _backend(request: BuildRequest, progress: Progress) -> Backend:
+    """The domain's warm engine when the operator named one (DATAMESH_ENGINE_URL), else Spark in this process."""
+    if settings.ENGINE_URL.get():
+        from datamesh.build.connect import open_backend
+
+        return open_backend(request, progress)
     from datamesh.build.session import create_session
 
     try:
-        return create_session()
+        return LocalBackend(create_session())
     except Exception as error:
         raise BuildError("SparkUnavailable", f"cannot start Spark: {error}") from error
 
 
-def _cleanup(spark: SparkSession, staged: str) -> None:
+def _cleanup(backend: Backend, staged: str) -> None:
     try:
-        remove(spark, staged)
+        remove(backend.spark, staged, backend)
     except Exception:  # a leftover must not fail a finished build; vacuum removes unreferenced files later
         return
 
@@ -144,7 +152,7 @@ def _observe(frame: DataFrame, name: str, columns: list[Any]) -> tuple[DataFrame
 
 
 def _stage(
-    spark: SparkSession,
+    backend: Backend,
     request: BuildRequest,
     df: DataFrame,
     plan: conform.ConformPlan,
@@ -164,10 +172,12 @@ def _stage(
         column = F.col(f"`{rule.column}`")
         frame, retention_obs = _observe(frame, "retention", [F.count_if(column < F.lit(rule.cutoff)).alias("expired")])
         frame = frame.where(column.isNull() | (column >= F.lit(rule.cutoff)))
-    refused = measure.pattern_errors(spark, checks)
+    refused = measure.pattern_errors(backend.spark, checks, backend.pattern_problems)
     measuring = measure.plan_measurement(checks, frame.dtypes, is_local(staged), quality.arrow_max_rows(), refused)
     try:
-        frame, quality_obs = _observe(frame, "quality", quality.aggregates(checks, measuring.observed, frame.columns))
+        frame, quality_obs = _observe(
+            frame, "quality", quality.aggregates(checks, measuring.observed, frame.columns, backend.check_expression)
+        )
     except Exception as error:
         found = classify(error, "SqlError")
         raise BuildError(found.reason, f"quality checks of {request.name}: {found.message}") from error
@@ -191,7 +201,7 @@ def _warm_up_arrow(measuring: measure.MeasurePlan) -> threading.Thread | None:
 
 
 def _build(
-    spark: SparkSession,
+    backend: Backend,
     request: BuildRequest,
     staging: Staging,
     result: BuildResult,
@@ -199,19 +209,20 @@ def _build(
     laps: Timings,
     now: datetime,
 ) -> None:
+    spark = backend.spark
     spec = request.spec
     assert spec.transform is not None
     progress(f"reading {len(request.inputs)} input(s)")
-    loaded = register(spark, request.inputs)
+    loaded = register(spark, request.inputs, backend=backend)
     result.input_versions = loaded.versions
-    df = run_transform(spark, spec.transform, loaded.frames)
+    df = run_transform(spark, spec.transform, loaded.frames, backend)
     plan = conform.plan_conform(df.dtypes, spec.schema_, spec.transform.allow_extra_columns)
     if not plan.ok:
         raise BuildError("SchemaViolation", plan.message())
     checks = quality.plan_checks(spec.governance.quality_checks, spec.schema_)
     rule = retention_rule(spec, now)
     staged = staging.path
-    frame, measuring, cast_obs, retention_obs, quality_obs = _stage(spark, request, df, plan, checks, rule, staged)
+    frame, measuring, cast_obs, retention_obs, quality_obs = _stage(backend, request, df, plan, checks, rule, staged)
     laps.lap("plan")
     progress(f"running the transform and staging the result at {staged}")
     warming = _warm_up_arrow(measuring)
@@ -254,7 +265,16 @@ def _build(
     mode = next((o.mode for o in spec.outputs if o.format == "delta" and o.mode), "overwrite")
     try:
         published = publish(
-            spark, staging, request.output_location, mode, spec.primary_key, metadata, rule, rows, frame.schema.json()
+            spark,
+            staging,
+            request.output_location,
+            mode,
+            spec.primary_key,
+            metadata,
+            rule,
+            rows,
+            frame.schema.json(),
+            backend,
         )
     except Exception as error:
         raise classify(error, "PublishFailed") from error
@@ -262,7 +282,7 @@ def _build(
     # The new version is live from here on. A later step that fails is a warning: failing the build would deny
     # data that is there, and make the operator rebuild and publish it again.
     if rule is not None:
-        _after_publish(result, progress, "vacuum", lambda: vacuum(spark, request.output_location))
+        _after_publish(result, progress, "vacuum", lambda: vacuum(spark, request.output_location, backend))
     template = settings.METASTORE_TABLE.get()
     if template:
         name = metastore_name(template, request.domain, request.name)
@@ -271,7 +291,7 @@ def _build(
             result,
             progress,
             f"registering {name} in the metastore",
-            lambda: register_table(spark, name, request.output_location),
+            lambda: register_table(spark, name, request.output_location, backend),
         )
     for copy_mode in request.share_copies:
         # Last, so each copy records the table's newest version (a vacuum may commit too). A copy that fails leaves
