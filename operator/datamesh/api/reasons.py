@@ -15,6 +15,10 @@ VALIDATED: Final = "Validated"
 COMPLIANT: Final = "Compliant"
 INPUTS_READY: Final = "InputsReady"
 BUILT: Final = "Built"
+#: A build on its domain's warm engine could not reach it (not up in time, token refused): retried.
+ENGINE_UNAVAILABLE: Final = "EngineUnavailable"
+#: A build sent to the warm engine needs what only a pod build has (the operator does not send those).
+ENGINE_UNSUPPORTED: Final = "EngineUnsupported"
 QUALITY_PASSED: Final = "QualityPassed"
 FRESH: Final = "Fresh"
 READY: Final = "Ready"
@@ -84,7 +88,7 @@ PRODUCT_REASONS: Final = {
             # From the build (BuildResult.reason, build/errors.py and the steps that raise BuildError).
             "SqlError", "SqlRefused", "SchemaViolation", "InputMissing", "InputError", "StorageError", LOCATION_REFUSED,
             "MaskingKeyMissing", "CredentialsUnavailable", "TransformError", "TransformNotAllowed", "PublishFailed",
-            "SparkUnavailable", "BuildFailed", "InvalidRequest", "AfterPublish",
+            "SparkUnavailable", "BuildFailed", "InvalidRequest", "AfterPublish", ENGINE_UNAVAILABLE, ENGINE_UNSUPPORTED,
             # From the operator, about the build's Job and what it claims.
             RESULT_MISMATCH, VERIFICATION_FAILED, "DeadlineExceeded", "Unschedulable", "PodFailed", "PodDeleted",
             JOB_DELETED,

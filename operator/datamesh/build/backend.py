@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from datamesh.api import reasons
 from datamesh.build.errors import BuildError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 #: The reason of a build step the warm engine cannot run: the operator sends such products to pod builds.
-ENGINE_UNSUPPORTED = "EngineUnsupported"
+ENGINE_UNSUPPORTED = reasons.ENGINE_UNSUPPORTED
 
 
 class Backend(Protocol):

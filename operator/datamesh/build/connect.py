@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from datamesh import settings
+from datamesh.api import reasons
 from datamesh.build.backend import unsupported
 from datamesh.build.errors import BuildError, one_line
 from datamesh.mesh.contract import BuildRequest
@@ -43,7 +44,7 @@ from datamesh.placement import is_local, local_path
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-UNAVAILABLE = "EngineUnavailable"
+UNAVAILABLE = reasons.ENGINE_UNAVAILABLE
 #: The session setting holding the build's proof of owning its session (read by the engine's guard).
 NONCE_CONF = "spark.datamesh.guard.nonce"
 #: Longest a guard call may take: analysis of a large transform takes seconds, never minutes.

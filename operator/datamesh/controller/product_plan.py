@@ -40,6 +40,7 @@ RETRYABLE = {
     "PodDeleted",
     reasons.JOB_DELETED,
     reasons.VERIFICATION_FAILED,
+    reasons.ENGINE_UNAVAILABLE,
 }
 
 Compliance = Callable[[DataProduct, World], tuple[bool, bool, str]]
