@@ -153,6 +153,8 @@ def test_the_engine_runs_confined_and_serves_only_token_holders(lake: Path) -> N
     token_env = next(e for e in container["env"] if e["name"] == settings.ENGINE_TOKEN.name)
     assert "value" not in token_env and token_env["valueFrom"]["secretKeyRef"]["name"] == engine.ENGINE_NAME
     assert container["readinessProbe"]["httpGet"]["port"] == engine.GUARD_PORT
+    # Explicit limits: the namespace's LimitRange default (the builds' driver size) must not cap the engine.
+    assert container["resources"]["limits"]["cpu"] == container["resources"]["requests"]["cpu"] == "1"
     host_paths = [v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v]
     assert host_paths == [str(lake / "sales" / "gold"), str(lake)]  # the lake root only for the init container
     assert all(m["mountPath"] != str(lake) for m in container["volumeMounts"])

@@ -261,8 +261,9 @@ def manifests(
             "ports": [{"name": "connect", "containerPort": GRPC_PORT}, {"name": "guard", "containerPort": GUARD_PORT}],
             "readinessProbe": {"httpGet": {"path": "/healthz", "port": GUARD_PORT},
                                "periodSeconds": 1, "failureThreshold": 3},
+            # Both limits explicit: the namespace's LimitRange would otherwise cap the CPU at the builds' default.
             "resources": {"requests": {"cpu": resources.cpu, "memory": resources.memory},
-                          "limits": {"memory": resources.memory}},
+                          "limits": {"cpu": resources.cpu, "memory": resources.memory}},
             "volumeMounts": mounts,
             "securityContext": security,
         }],
