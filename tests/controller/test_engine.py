@@ -158,6 +158,7 @@ def test_the_engine_runs_confined_and_serves_only_token_holders(lake: Path) -> N
     host_paths = [v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v]
     assert host_paths == [str(lake / "sales" / "gold"), str(lake)]  # the lake root only for the init container
     assert all(m["mountPath"] != str(lake) for m in container["volumeMounts"])
+    assert objects["Service"]["spec"]["clusterIP"] == "None"  # clients reach the engine's pod, not a virtual IP
     policy = objects["NetworkPolicy"]["spec"]
     assert policy["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {LABEL_ENGINE: "client"}}}]
     assert objects["Secret"]["data"][engine.TOKEN_KEY]

@@ -277,7 +277,10 @@ def manifests(
          "automountServiceAccountToken": False},
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": _meta(domain, ns), "data": token_data},
         {"apiVersion": "v1", "kind": "Service", "metadata": _meta(domain, ns),
-         "spec": {"selector": labels, "ports": [
+         # Headless: builds connect to the engine's pod itself. A Spark Connect session is one long HTTP/2
+         # connection to one server anyway, and a node without IP forwarding (the local lab's) cannot route a
+         # virtual Service IP to a pod on its own bridge.
+         "spec": {"clusterIP": "None", "selector": labels, "ports": [
              {"name": "connect", "port": GRPC_PORT, "targetPort": GRPC_PORT, "protocol": "TCP"},
              {"name": "guard", "port": GUARD_PORT, "targetPort": GUARD_PORT, "protocol": "TCP"}]}},
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(domain, ns),
