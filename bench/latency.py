@@ -39,6 +39,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
+import yaml  # noqa: E402
+
 from devcluster import binaries  # noqa: E402
 from devcluster.cluster import ControlPlane, free_port  # noqa: E402
 
@@ -174,7 +176,12 @@ def median(values: list[dict[str, float]], key: str) -> float | None:
     return round(statistics.median(v[key] for v in values), 2) if values else None
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # so the finally below stops the operator and the cluster
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rebuilds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -195,6 +202,11 @@ def main() -> int:
         kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
         subprocess.run([sys.executable, "-m", "datamesh.cli.main", "demo-data", "--out", str(lake)], check=True,
                        capture_output=True)  # fmt: skip
+        for path in sorted((REPO / "examples" / "domains").glob("*.yaml")):
+            # Made here, as the build user's: the operator (root here) would make them root's, and the build
+            # pods' init container could not create the tables' folders in them.
+            text = path.read_text().replace("/var/lib/datamesh/lake", str(lake))
+            Path(yaml.safe_load(text)["spec"]["storage"]["location"]).mkdir(parents=True, exist_ok=True)
         lake.chmod(0o755)
         for path in (lake, *lake.rglob("*")):
             os.lchown(path, BUILD_UID, BUILD_UID)
