@@ -144,6 +144,21 @@ def test_success_is_folded_into_status_once(world: World) -> None:
     assert quiet.requeue_after is not None and quiet.requeue_after <= 48 * 60
 
 
+def test_a_published_product_reconciled_again_later_has_nothing_to_write(world: World) -> None:
+    """A restart reconciles every product once more: an unchanged one must not cost a status write (its Fresh
+    message used to carry the data's age, new at every reconcile)."""
+    product = c360(world)
+    first = plan_product(product, world, [], T0, CONFIG)
+    product.status = first.status
+    name = first.status.last_build.job  # type: ignore[union-attr]
+    done = plan_product(product, world, [finished(name, published())], T0 + timedelta(minutes=2), CONFIG)
+    product.status = done.status
+    for later in (timedelta(minutes=2, seconds=1), timedelta(minutes=3), timedelta(minutes=40)):
+        again = plan_product(product, world, [finished(name, published())], T0 + later, CONFIG)
+        assert again.status.to_wire() == done.status.to_wire(), later
+        assert again.create_job is None and again.events == []
+
+
 def test_quality_failure_keeps_old_data_and_is_not_retried(world: World) -> None:
     product = c360(world)
     product.status = plan_product(product, world, [], T0, CONFIG).status

@@ -18,7 +18,6 @@ from datamesh import placement
 from datamesh.api import DataProduct, reasons
 from datamesh.api.common import Condition
 from datamesh.api.dataproduct import BuildInfo, DataProductStatus
-from datamesh.api.durations import format_duration
 from datamesh.api.entrypoints import entry_point_problems
 from datamesh.controller import conditions as cond
 from datamesh.controller import scheduling
@@ -400,15 +399,23 @@ def _build_conditions(
 
 
 def _freshness(product: DataProduct, status: DataProductStatus, now: datetime, plan: ProductPlan) -> cond.Desired:
+    """Fresh, in words that change only when the data or the SLA does: a message with the data's age in it
+    changed on every reconcile, so every reconcile of a published product wrote its status (10,000 writes
+    when the operator restarted under 10,000 products). The age is the datamesh_product_data_age_seconds
+    metric, and `kubectl get` shows it from status.dataUpdatedAt."""
     if status.data_updated_at is None:
         return cond.Desired(reasons.FRESH, "False", "NoData", "nothing published yet")
     deadline = scheduling.stale_at(product.spec, status.data_updated_at)
-    age = format_duration(now - status.data_updated_at)
+    sla, updated = product.spec.sla.freshness, _stamp(status.data_updated_at)
     if deadline is not None and now < deadline:
         plan.wake((deadline - now).total_seconds())
-        return cond.Desired(reasons.FRESH, "True", "WithinSla", f"data age {age}, SLA {product.spec.sla.freshness}")
-    message = f"data age {age} exceeds the SLA of {product.spec.sla.freshness}"
-    return cond.Desired(reasons.FRESH, "False", "Stale", message)
+        return cond.Desired(reasons.FRESH, "True", "WithinSla", f"data of {updated} within the SLA of {sla} until "
+                            f"{_stamp(deadline)}")  # fmt: skip
+    return cond.Desired(reasons.FRESH, "False", "Stale", f"data of {updated} exceeds the SLA of {sla}")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment.utcoffset() == timedelta(0) else moment.isoformat()
 
 
 def _ready_message(status: DataProductStatus) -> str:
