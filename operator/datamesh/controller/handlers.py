@@ -172,9 +172,9 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", when=lambda name, **_: name == alert_rules.CRD
 )
-async def alert_rule_crd_event(memo: kopf.Memo, **_: Any) -> None:
+async def alert_rule_crd_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     # Products get their PrometheusRules once the Prometheus Operator's CRD is installed (controller/alert_rules.py).
-    _runtime(memo).observe_alert_rule_crd()
+    _runtime(memo).observe_alert_rule_crd(event.get("type"), dict(event["object"]))
 
 
 # Admission. failurePolicy Ignore (ignore_failures): while the operator is down, applies still go through and

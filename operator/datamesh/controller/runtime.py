@@ -160,10 +160,12 @@ class Runtime:
             if item.product is not None
         }
 
-    def observe_alert_rule_crd(self) -> None:
-        """The PrometheusRule CRD came, changed or went: every product's rule is applied again (or skipped).
-        A few seconds later: discovery serves a new CRD a little after the API server reports it Established."""
-        self.alerts.crd_changed()
+    def observe_alert_rule_crd(self, event_type: str | None, body: dict[str, Any]) -> None:
+        """The PrometheusRule CRD came, changed or went: every product's rule is compared again (or skipped).
+        A few seconds later: discovery serves a new CRD a little after the API server reports it Established.
+        The same CRD delivered again (a re-list, a status update) is no news: nothing is re-queued."""
+        if not self.alerts.crd_event(event_type, body):
+            return
         for namespace, name in list(self.cache.world.products):
             self.queue.add_after(("dp", namespace, name), CRD_DISCOVERY_DELAY)
 
