@@ -641,6 +641,19 @@ def requests_by_verb(before: dict[tuple[str, str], float], after: dict[tuple[str
     return dict(sorted(out.items(), key=lambda item: -item[1]))
 
 
+def status_changes(before: Mapping[str, Any], items: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Per product whose status differs from `before`, the top-level status fields (and condition types) that do."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, old, new = item["metadata"]["name"], before.get(item["metadata"]["name"]) or {}, item.get("status") or {}
+        fields = sorted(key for key in {*old, *new} if key != "conditions" and old.get(key) != new.get(key))
+        conditions = {c["type"]: c for c in old.get("conditions") or []}
+        fields += [f"conditions.{c['type']}" for c in new.get("conditions") or [] if conditions.get(c["type"]) != c]
+        if name in before and fields:
+            out[name] = fields
+    return out
+
+
 #: What a restart must not cost for unchanged products: the writes that would be a storm.
 STORM = ("POST jobs", "PATCH dataproducts/status", "PATCH dataproducts", "APPLY prometheusrules",
          "PATCH prometheusrules")  # fmt: skip
@@ -983,6 +996,7 @@ def restarts(args: argparse.Namespace, plane: ControlPlane, operators: list[subp
     say(f"  published: {published}")
 
     say("restart: SIGKILL the operator with every product published and Ready, start it again")
+    statuses = {item["metadata"]["name"]: item.get("status") for item in HttpSource(api, products_path).list()["items"]}
     before = apiserver_requests(kubectl, env)
     kill_operator(operator, operators)
     port = free_port()
@@ -992,8 +1006,12 @@ def restarts(args: argparse.Namespace, plane: ControlPlane, operators: list[subp
     resynced = wait_settled(operator, port, args.products)
     after = apiserver_requests(kubectl, env)
     writes = writes_by_resource(before, after)
+    changed = status_changes(statuses, HttpSource(api, products_path).list()["items"])
     restart: dict[str, Any] = {
         "resynced_s": round(resynced, 1),
+        # Which products' status the restart changed, and the fields: for finding a storm's cause.
+        "statuses_changed": len(changed),
+        "status_changes_first": dict(list(changed.items())[:3]),
         "storm_writes": {key: writes.get(key, 0) for key in STORM},
         "writes": writes,
         "reads": requests_by_verb(before, after, ("GET", "LIST", "WATCH")),
