@@ -35,6 +35,7 @@ class FakeKube:
     async def serves(self, api_version: str, plural: str) -> bool:
         assert (api_version, plural) == ("monitoring.coreos.com/v1", "prometheusrules")
         self.questions += 1
+        await asyncio.sleep(0)  # an answer takes a round trip: other workers run meanwhile
         return self.served
 
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -253,3 +254,14 @@ def test_a_product_that_is_not_validated_gets_no_rule(product: DataProduct) -> N
     kube, clock = FakeKube(served=True), Clock()
     asyncio.run(rules_for(kube, clock).ensure(product, validated=False))
     assert (kube.questions, kube.applied) == (0, [])
+
+
+def test_workers_starting_together_ask_discovery_once(product: DataProduct) -> None:
+    kube, clock = FakeKube(served=True), Clock()
+    alerts = rules_for(kube, clock)
+
+    async def start() -> None:
+        await asyncio.gather(*(alerts.ensure(item) for item in products(product, 8)))
+
+    asyncio.run(start())
+    assert (kube.questions, len(kube.applied)) == (1, 8)

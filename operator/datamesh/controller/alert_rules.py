@@ -104,19 +104,24 @@ class AlertRules:
         self._listing: dict[str, asyncio.Lock] = {}
         self._crd: CrdIdentity | None = None
         self._crd_seen = False
+        self._asking = asyncio.Lock()
         #: After a 403 in a namespace, no apply is tried there before this (clock) time; one warning in all.
         self._refused_until: dict[str, float] = {}
         self._refused = False
 
     async def available(self) -> bool:
-        """Whether PrometheusRules can be applied, asked again only RECHECK_SECONDS after a "no"."""
-        now = self.clock()
-        if self._served is None or (not self._served and now - self._checked_at >= RECHECK_SECONDS):
-            self._served = await self.kube.serves(_API_VERSION, _PLURAL)
-            self._checked_at = now
-            logger.info("%s %s: product alert rules %s", rules.CRD, *(
-                ("is served", "are applied") if self._served else ("is not served", "are skipped")))  # fmt: skip
-        return self._served
+        """Whether PrometheusRules can be applied, asked again only RECHECK_SECONDS after a "no". Asked by one
+        worker at a time: at a start, every worker asked it at once."""
+        if self._served is not None and (self._served or self.clock() - self._checked_at < RECHECK_SECONDS):
+            return self._served
+        async with self._asking:
+            now = self.clock()
+            if self._served is None or (not self._served and now - self._checked_at >= RECHECK_SECONDS):
+                self._served = await self.kube.serves(_API_VERSION, _PLURAL)
+                self._checked_at = now
+                logger.info("%s %s: product alert rules %s", rules.CRD, *(
+                    ("is served", "are applied") if self._served else ("is not served", "are skipped")))  # fmt: skip
+            return bool(self._served)
 
     def crd_event(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         """A watch event of the CRD. True when it is news (see `crd_news`): discovery is asked again and every
