@@ -76,6 +76,18 @@ CRD_DISCOVERY_DELAY = 5.0
 DRIFT_CHECK = timedelta(minutes=10)
 
 
+def awaits_action(product: DataProduct | None) -> bool:
+    """Whether a product holds a change the operator has not acted on: new (no status yet), a spec its status
+    does not reflect (observedGeneration behind), or a deletion. Its reconcile goes before the resync of
+    unchanged products that follows every start. (An unreadable product is reported, not built: no hurry.)"""
+    if product is None:
+        return False
+    if product.metadata.get("deletionTimestamp"):
+        return True
+    status = product.status
+    return status is None or status.observed_generation != int(product.metadata.get("generation") or 0)
+
+
 class DomainInUse(Exception):
     """A Domain still holds DataProducts; its deletion waits."""
 
@@ -130,7 +142,7 @@ class Runtime:
             self.queue.forget(("dp", *key))
             self.queue.add(("dp-gone", *key))
         elif self.cache.put_product(body):
-            self.queue.add(("dp", *key))
+            self.queue.add(("dp", *key), urgent=awaits_action(self.cache.world.products.get(key)))
         if event_type == "DELETED" or not known:
             # The domain's product count: debounced, one status write per burst of new products.
             self.queue.add_after(("domain", str((body.get("spec") or {}).get("domain", ""))), 2.0)
