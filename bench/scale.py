@@ -583,7 +583,8 @@ def try_scrape(port: int) -> dict[str, float] | None:
 def wait_settled(operator: subprocess.Popen[bytes], port: int, products: int, *, quiet: float = 5.0,
                  poll: float = 1.0, timeout: float = 3600.0) -> float:  # fmt: skip
     """Seconds until the operator knows every product and has had nothing to do (no reconcile queued, no Event
-    left to post) for `quiet` seconds in a row: it has resynced. Raises when it exits or never settles."""
+    left to post) for `quiet` seconds in a row: it has resynced (`quiet` 0: until it knows every product).
+    Raises when it exits or never settles."""
     start = time.monotonic()
     calm_since: float | None = None
     while True:
@@ -594,14 +595,14 @@ def wait_settled(operator: subprocess.Popen[bytes], port: int, products: int, *,
         idle = (
             metrics is not None
             and metrics.get("datamesh_domain_products", 0) >= products
-            and not metrics.get("datamesh_reconcile_queue_depth")
-            and not metrics.get("datamesh_events_pending")
+            and (not quiet or not metrics.get("datamesh_reconcile_queue_depth"))
+            and (not quiet or not metrics.get("datamesh_events_pending"))
         )
         if not idle:
             calm_since = None
         elif calm_since is None:
             calm_since = now
-        elif now - calm_since >= quiet:
+        if calm_since is not None and now - calm_since >= quiet:
             return calm_since - start
         if now - start > timeout:
             raise TimeoutError(f"the operator did not settle within {timeout:.0f} s")
@@ -986,15 +987,16 @@ def restarts(args: argparse.Namespace, plane: ControlPlane, operators: list[subp
     port = free_port()
     operator = start_operator(plane, env, port)
     operators.append(operator)
-    started = wait_settled(operator, port, args.products)
-    say(f"  operator settled {started:.1f} s after its start (builds running)")
+    # Not settled: a running build is looked at every 30 s, so with thousands running the queue is rarely empty.
+    started = wait_settled(operator, port, args.products, quiet=0.0)
+    say(f"  operator knew every product {started:.1f} s after its start (builds running)")
     node = Node(api, core, namespace, args.products, args.workers)
     published_s = wait_counted(HttpSource(api, products_path), ready_key, args.products, "products Ready",
                                on_round=node.round)  # fmt: skip
     wait_settled(operator, port, args.products)
     published = {
         "ready_after_node_s": round(published_s, 1),
-        "operator_settled_after_start_s": round(started, 1),
+        "operator_knew_every_product_after_start_s": round(started, 1),
         "operator_peak_rss_mb": round(peak_rss_mb(operator.pid), 1),
         "prometheus_rules": count_objects(api, f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/prometheusrules")
         if args.alert_rules else 0,
