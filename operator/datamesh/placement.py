@@ -44,6 +44,7 @@ from functools import lru_cache
 from urllib.parse import urlparse
 
 from datamesh.api import DataProduct, Domain
+from datamesh.mesh.world import ProductKey, ProductTable
 
 #: Allowed schemes and the store each addresses (two spellings of one store compare as one).
 SCHEMES: dict[str, str] = {"file": "file", "s3": "s3", "s3a": "s3", "gs": "gs", "abfs": "abfs", "abfss": "abfs"}
@@ -347,7 +348,7 @@ def _colliding_tables(
     Asked for every reconcile, over thousands of products: a table at its computed `<root>/<name>` is judged
     from its domain's root, which is compared with `place` once per domain, not once per product."""
     roots: dict[str, tuple[str, int]] = {}
-    for product in products:
+    for product in _candidates(place, products, domains):
         domain_name = product.spec.domain
         if domain_name not in roots:
             roots[domain_name] = _root_relation(place, domains.get(domain_name))
@@ -363,6 +364,27 @@ def _colliding_tables(
             continue
         if place.relation(table) is not None:
             yield product, table
+
+
+def _candidates(place: Place, products: Iterable[DataProduct], domains: Mapping[str, Domain]) -> Iterable[DataProduct]:
+    """The products whose table may collide with `place`: from the operator's indexed table, those with an
+    explicit location, those called like the folder `place` names inside a domain's root, and every product of
+    a domain whose root `place` covers; any other iterable as it is (the checks below are the same)."""
+    if not isinstance(products, ProductTable):
+        return products
+    found: dict[ProductKey, DataProduct] = {}
+    for name, domain in domains.items():
+        relation, depth = _root_relation(place, domain)
+        if relation == "inside":
+            found.update((_key(p), p) for p in products.named(name, place.parts[depth]))
+        elif relation == "over":
+            found.update((_key(p), p) for p in products.in_domain(name))
+    found.update((_key(p), p) for p in products.located())
+    return [found[key] for key in sorted(found)]
+
+
+def _key(product: DataProduct) -> ProductKey:
+    return product.namespace or "", product.name
 
 
 def _root_relation(place: Place, domain: Domain | None) -> tuple[str, int]:
