@@ -46,6 +46,9 @@ from urllib.parse import urlparse
 from datamesh.api import DataProduct, Domain
 from datamesh.mesh.world import ProductKey, ProductTable
 
+#: The products to check against: the indexed table, or any iterable of them.
+Products = ProductTable | Iterable[DataProduct]
+
 #: Allowed schemes and the store each addresses (two spellings of one store compare as one).
 SCHEMES: dict[str, str] = {"file": "file", "s3": "s3", "s3a": "s3", "gs": "gs", "abfs": "abfs", "abfss": "abfs"}
 #: Namespaces no Domain may claim, whatever the configuration says (plus every `kube-*`).
@@ -340,7 +343,7 @@ def _product_claim(product: DataProduct, domains: Mapping[str, Domain], place: P
 
 
 def _colliding_tables(
-    place: Place, products: Iterable[DataProduct], domains: Mapping[str, Domain]
+    place: Place, products: Products, domains: Mapping[str, Domain]
 ) -> Iterator[tuple[DataProduct, Place]]:
     """The products whose table equals, contains or lies inside `place` (a product that cannot be placed at all
     is refused and never builds, so it is skipped).
@@ -366,7 +369,7 @@ def _colliding_tables(
             yield product, table
 
 
-def _candidates(place: Place, products: Iterable[DataProduct], domains: Mapping[str, Domain]) -> Iterable[DataProduct]:
+def _candidates(place: Place, products: Products, domains: Mapping[str, Domain]) -> Iterable[DataProduct]:
     """The products whose table may collide with `place`: from the operator's indexed table, those with an
     explicit location, those called like the folder `place` names inside a domain's root, and every product of
     a domain whose root `place` covers; any other iterable as it is (the checks below are the same)."""
@@ -444,7 +447,7 @@ def _collision(field: str, me: Claim, other: Claim, seniority: bool, *, computed
 def _table_collisions(
     field: str,
     me: Claim,
-    products: Iterable[DataProduct],
+    products: Products,
     domains: Mapping[str, Domain],
     seniority: bool,
     *,
@@ -459,14 +462,15 @@ def _table_collisions(
 def product_problems(
     product: DataProduct,
     domains: Mapping[str, Domain],
-    products: Iterable[DataProduct],
+    products: Products,
     *,
     seniority: bool = False,
 ) -> list[str]:
     """Every reason the product may not publish where it would: refused spellings, a table outside its domain's
     root, or one that equals, contains or lies inside another product's table, any Domain's source or another
     Domain's storage root. Without its Domain in `domains` only the spellings are checked (the reconciler then
-    reports DomainNotFound and builds nothing)."""
+    reports DomainNotFound and builds nothing). `products`: the operator's ProductTable (its indexes answer
+    which tables may collide), or any iterable of products (scanned)."""
     problems: list[str] = []
     for index, output in enumerate(product.spec.outputs):
         if output.location is not None:

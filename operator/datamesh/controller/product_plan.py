@@ -321,7 +321,7 @@ def _validate(product: DataProduct, world: World, config: OperatorConfig) -> con
             f"domain {domain.name!r} owns namespace {domain.namespace_name!r}; create the product there",
         )
     # The webhook may have been down (failurePolicy Ignore): a refused place never builds.
-    problems = placement.product_problems(product, world.domains, world.products.values(), seniority=True)
+    problems = placement.product_problems(product, world.domains, world.products, seniority=True)
     if problems:
         return cond.Desired(reasons.VALIDATED, "False", "LocationConflict", "; ".join(problems))
     python = product.spec.transform.python if product.spec.transform else None
