@@ -954,6 +954,7 @@ def run(args: argparse.Namespace, plane: ControlPlane, operators: list[subproces
         "clock_stopped_by": progress.done_by,
         "clock_recoveries": progress.recovered,
     }
+    say(f"until now: {json.dumps(results)}")  # kept should a later phase fail
     results.update(restarts(args, plane, operators, env, kubectl, api, namespace))
     results["machine"] = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}"
     print(json.dumps(results, indent=2))
