@@ -44,6 +44,10 @@ from functools import lru_cache
 from urllib.parse import urlparse
 
 from datamesh.api import DataProduct, Domain
+from datamesh.mesh.world import ProductKey, ProductTable
+
+#: The products to check against: the indexed table, or any iterable of them.
+Products = ProductTable | Iterable[DataProduct]
 
 #: Allowed schemes and the store each addresses (two spellings of one store compare as one).
 SCHEMES: dict[str, str] = {"file": "file", "s3": "s3", "s3a": "s3", "gs": "gs", "abfs": "abfs", "abfss": "abfs"}
@@ -339,7 +343,7 @@ def _product_claim(product: DataProduct, domains: Mapping[str, Domain], place: P
 
 
 def _colliding_tables(
-    place: Place, products: Iterable[DataProduct], domains: Mapping[str, Domain]
+    place: Place, products: Products, domains: Mapping[str, Domain]
 ) -> Iterator[tuple[DataProduct, Place]]:
     """The products whose table equals, contains or lies inside `place` (a product that cannot be placed at all
     is refused and never builds, so it is skipped).
@@ -347,7 +351,7 @@ def _colliding_tables(
     Asked for every reconcile, over thousands of products: a table at its computed `<root>/<name>` is judged
     from its domain's root, which is compared with `place` once per domain, not once per product."""
     roots: dict[str, tuple[str, int]] = {}
-    for product in products:
+    for product in _candidates(place, products, domains):
         domain_name = product.spec.domain
         if domain_name not in roots:
             roots[domain_name] = _root_relation(place, domains.get(domain_name))
@@ -363,6 +367,27 @@ def _colliding_tables(
             continue
         if place.relation(table) is not None:
             yield product, table
+
+
+def _candidates(place: Place, products: Products, domains: Mapping[str, Domain]) -> Iterable[DataProduct]:
+    """The products whose table may collide with `place`: from the operator's indexed table, those with an
+    explicit location, those called like the folder `place` names inside a domain's root, and every product of
+    a domain whose root `place` covers; any other iterable as it is (the checks below are the same)."""
+    if not isinstance(products, ProductTable):
+        return products
+    found: dict[ProductKey, DataProduct] = {}
+    for name, domain in domains.items():
+        relation, depth = _root_relation(place, domain)
+        if relation == "inside":
+            found.update((_key(p), p) for p in products.named(name, place.parts[depth]))
+        elif relation == "over":
+            found.update((_key(p), p) for p in products.in_domain(name))
+    found.update((_key(p), p) for p in products.located())
+    return [found[key] for key in sorted(found)]
+
+
+def _key(product: DataProduct) -> ProductKey:
+    return product.namespace or "", product.name
 
 
 def _root_relation(place: Place, domain: Domain | None) -> tuple[str, int]:
@@ -422,7 +447,7 @@ def _collision(field: str, me: Claim, other: Claim, seniority: bool, *, computed
 def _table_collisions(
     field: str,
     me: Claim,
-    products: Iterable[DataProduct],
+    products: Products,
     domains: Mapping[str, Domain],
     seniority: bool,
     *,
@@ -437,14 +462,15 @@ def _table_collisions(
 def product_problems(
     product: DataProduct,
     domains: Mapping[str, Domain],
-    products: Iterable[DataProduct],
+    products: Products,
     *,
     seniority: bool = False,
 ) -> list[str]:
     """Every reason the product may not publish where it would: refused spellings, a table outside its domain's
     root, or one that equals, contains or lies inside another product's table, any Domain's source or another
     Domain's storage root. Without its Domain in `domains` only the spellings are checked (the reconciler then
-    reports DomainNotFound and builds nothing)."""
+    reports DomainNotFound and builds nothing). `products`: the operator's ProductTable (its indexes answer
+    which tables may collide), or any iterable of products (scanned)."""
     problems: list[str] = []
     for index, output in enumerate(product.spec.outputs):
         if output.location is not None:

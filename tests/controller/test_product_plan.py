@@ -22,8 +22,6 @@ T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 CONFIG = OperatorConfig(retry_backoff_seconds=30, max_attempts=3, coalesce_seconds=5)
 
 
-
-
 def c360(world: World):  # type: ignore[no-untyped-def]
     return world.products[("sales", "customer-360")]
 
@@ -142,6 +140,37 @@ def test_success_is_folded_into_status_once(world: World) -> None:
     quiet = plan_product(product, world, [finished(name, published())], T0 + timedelta(minutes=3), CONFIG)
     assert quiet.events == [] and quiet.create_job is None
     assert quiet.requeue_after is not None and quiet.requeue_after <= 48 * 60
+
+
+def test_a_published_product_reconciled_again_later_has_nothing_to_write(world: World) -> None:
+    """A restart reconciles every product once more: an unchanged one must not cost a status write (its Fresh
+    message used to carry the data's age, new at every reconcile)."""
+    product = c360(world)
+    first = plan_product(product, world, [], T0, CONFIG)
+    product.status = first.status
+    name = first.status.last_build.job  # type: ignore[union-attr]
+    done = plan_product(product, world, [finished(name, published())], T0 + timedelta(minutes=2), CONFIG)
+    product.status = done.status
+    for later in (timedelta(minutes=2, seconds=1), timedelta(minutes=3), timedelta(minutes=40)):
+        again = plan_product(product, world, [finished(name, published())], T0 + later, CONFIG)
+        assert again.status.to_wire() == done.status.to_wire(), later
+        assert again.create_job is None and again.events == []
+
+
+def test_a_running_build_is_looked_at_again_when_its_pod_may_be_stuck_not_every_30_s(world: World) -> None:
+    """Its Job's events bring it back when it finishes; only a pod Pending past the timeout has no event."""
+    product = c360(world)
+    product.status = plan_product(product, world, [], T0, CONFIG).status
+    name = product.status.last_build.job  # type: ignore[union-attr]
+    running = JobView(name=name, generation=1, token="spec:g1", attempt=1, trigger="spec", run_id="r", created_at=T0,
+                      active=True, finished=False)  # fmt: skip
+    timeout = CONFIG.pending_timeout_seconds
+    early = plan_product(product, world, [running], T0 + timedelta(seconds=10), CONFIG)
+    assert early.create_job is None and early.requeue_after == timeout - 10 + 1
+    late = plan_product(product, world, [running], T0 + timedelta(seconds=timeout + 5), CONFIG)
+    assert late.requeue_after == 30
+    # Its Job not seen yet (the watch event is late): confirmed after 30 s, as before.
+    assert plan_product(product, world, [], T0 + timedelta(seconds=10), CONFIG).requeue_after == 30
 
 
 def test_quality_failure_keeps_old_data_and_is_not_retried(world: World) -> None:

@@ -46,3 +46,32 @@ def test_a_failing_key_backs_off_alone_and_resets_after_a_success() -> None:
     # Three failures back off 1, 2, 4 s; the success resets the count, so the next failure waits 1 s again.
     assert [d for k, d in delays if k == "bad"] == [1.0, 2.0, 4.0, 0.5, 1.0]
     assert "good" in handled and not [d for k, d in delays if k == "good"]
+
+
+def test_urgent_keys_go_before_a_resync_of_everything() -> None:
+    """After a start every product is queued; a new one must not wait behind them all."""
+
+    async def scenario() -> list[Hashable]:
+        handled: list[Hashable] = []
+
+        async def handler(key: Hashable) -> float | None:
+            handled.append(key)
+            return None
+
+        queue = WorkQueue(handler, workers=1)
+        for index in range(100):
+            queue.add(f"resync-{index}")
+        queue.add("new", urgent=True)
+        queue.add("resync-50", urgent=True)  # queued already: moved ahead, not queued twice
+        queue.add("new", urgent=True)
+        assert queue.depth == 101
+        queue.start()
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(handled) == 101:
+                break
+        await queue.stop()
+        return handled
+
+    handled = asyncio.run(scenario())
+    assert handled[:3] == ["new", "resync-50", "resync-0"] and len(handled) == len(set(handled)) == 101

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from datamesh import placement
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Input
 from datamesh.manifests import load_mesh
@@ -94,3 +95,48 @@ def test_same_product_name_in_another_domain_is_not_a_reader(world: World) -> No
 def test_bulk_writes_that_would_skip_the_index_are_refused(world: World) -> None:
     with pytest.raises(TypeError):
         world.products.update({})
+
+
+def placed(base: DataProduct, name: str, domain: str, namespace: str, location: str | None = None) -> DataProduct:
+    product = base.model_copy(deep=True)
+    product.metadata = {"name": name, "namespace": namespace, "uid": f"u-{namespace}-{name}",
+                        "creationTimestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+    product.spec.domain = domain
+    if location is not None:
+        product.spec.outputs = [output.model_copy(update={"location": location}) for output in product.spec.outputs]
+        product.spec.outputs[0].format = "delta"
+    return product
+
+
+def test_table_collisions_from_the_index_are_those_of_a_scan(world: World) -> None:
+    """Every reconcile asks whose table collides with its own: the operator's indexed table must answer as a
+    plain list of every product does (the admission webhook and the CLI pass lists)."""
+    base = world.products[("sales", "customer-360")]
+    for product in (
+        placed(base, "inside-c360", "marketing", "marketing", "/var/lib/datamesh/lake/sales/gold/customer-360/x"),
+        placed(base, "over-sales", "marketing", "marketing", "/var/lib/datamesh/lake/sales"),
+        placed(base, "customer-360", "sales", "elsewhere"),
+        placed(base, "churn-copy", "sales", "sales", "/var/lib/datamesh/lake/sales/gold/churn"),
+    ):
+        world.products[(product.namespace or "", product.name)] = product
+
+    def problems() -> dict[tuple[str, str], tuple[list[str], list[str]]]:
+        plain = list(world.products.values())
+        return {key: (placement.product_problems(p, world.domains, world.products, seniority=True),
+                      placement.product_problems(p, world.domains, plain, seniority=True))
+                for key, p in world.products.items()}  # fmt: skip
+
+    found = problems()
+    assert any(indexed for indexed, _ in found.values()), "the intruders collide with something"
+    assert {key: sorted(indexed) for key, (indexed, _) in found.items()} == {
+        key: sorted(scanned) for key, (_, scanned) in found.items()
+    }
+    del world.products[("sales", "churn")]
+    world.products[("marketing", "inside-c360")] = placed(base, "inside-c360", "marketing", "marketing")
+    found = problems()
+    assert {key: sorted(indexed) for key, (indexed, _) in found.items()} == {
+        key: sorted(scanned) for key, (_, scanned) in found.items()
+    }
+    assert sorted(p.name for p in world.products.located()) == ["churn-copy", "over-sales"]
+    assert keys(world.products.named("sales", "customer-360")) == [("elsewhere", "customer-360"),
+                                                                    ("sales", "customer-360")]  # fmt: skip

@@ -24,6 +24,8 @@ from datamesh.monitoring import rules as alert_rules
 
 GROUP, VERSION = "datamesh.dev", "v1alpha1"
 BUILD_JOBS = {"app.kubernetes.io/managed-by": "datamesh-operator"}
+#: Objects per page of kopf's initial lists.
+LIST_PAGE = 500
 #: Key of the operator memo holding the `--namespace` values kopf watches (set by `datamesh operator`).
 WATCHED_NAMESPACES = "watched_namespaces"
 
@@ -48,6 +50,9 @@ async def configure(
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     settings.watching.reconnect_backoff = 1.0
+    # The initial list (each start, each re-list after an API server restart) in pages: kopf's default is one
+    # response with every object, all of it parsed in memory at once (10,000 products at a restart).
+    settings.watching.chunk_size = LIST_PAGE
     settings.networking.request_timeout = 60
     settings.posting.level = logging.WARNING
     # Retries of our finalizers back off; permanent failures are status, not infinite retries.
@@ -172,9 +177,9 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", when=lambda name, **_: name == alert_rules.CRD
 )
-async def alert_rule_crd_event(memo: kopf.Memo, **_: Any) -> None:
+async def alert_rule_crd_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     # Products get their PrometheusRules once the Prometheus Operator's CRD is installed (controller/alert_rules.py).
-    _runtime(memo).observe_alert_rule_crd()
+    _runtime(memo).observe_alert_rule_crd(event.get("type"), dict(event["object"]))
 
 
 # Admission. failurePolicy Ignore (ignore_failures): while the operator is down, applies still go through and

@@ -18,7 +18,6 @@ from datamesh import placement
 from datamesh.api import DataProduct, reasons
 from datamesh.api.common import Condition
 from datamesh.api.dataproduct import BuildInfo, DataProductStatus
-from datamesh.api.durations import format_duration
 from datamesh.api.entrypoints import entry_point_problems
 from datamesh.controller import conditions as cond
 from datamesh.controller import engine, scheduling
@@ -191,7 +190,7 @@ def plan_product(
             replaced = {c.type: c for c in _build_conditions(product, status, True, desired)}
             desired = [replaced.get(d.type, d) for d in desired]
     elif running is not None:
-        plan.wake(30)  # look at the pod again: a build stuck Pending is failed after pending_timeout_seconds
+        plan.wake(running_recheck(running, now, config))
 
     if status.next_build_at is not None:
         plan.wake((status.next_build_at - now).total_seconds())
@@ -300,6 +299,23 @@ def job_to_confirm(status: DataProductStatus | None, known_jobs: set[str], now: 
     return last.job if (now - started).total_seconds() >= grace else None
 
 
+#: How often a running build is looked at without an event once its pod may be stuck Pending, or while the
+#: watch event of its new Job is late.
+RUNNING_RECHECK_SECONDS = 30.0
+
+
+def running_recheck(running: object, now: datetime, config: OperatorConfig) -> float:
+    """Seconds until a running build is looked at again without an event. Its Job's own events (finished,
+    failed at its deadline, deleted) bring it back by themselves; what no event announces is a pod still
+    Pending after pending_timeout_seconds, so the look is due then (and every RUNNING_RECHECK_SECONDS after).
+    Every 30 s from the start cost 10,000 running builds 333 reconciles a second, for nothing. A build whose
+    Job the cache has not seen yet (`running` is the status's BuildInfo) is confirmed after 30 s."""
+    if not isinstance(running, JobView):
+        return RUNNING_RECHECK_SECONDS
+    due = (running.created_at + timedelta(seconds=config.pending_timeout_seconds) - now).total_seconds()
+    return due + 1.0 if due > 0 else RUNNING_RECHECK_SECONDS
+
+
 def _awaiting_watch(status: DataProductStatus, jobs: list[JobView]) -> bool:
     last = status.last_build
     return last is not None and last.outcome == "Running" and all(job.name != last.job for job in jobs)
@@ -327,7 +343,7 @@ def _validate(product: DataProduct, world: World, config: OperatorConfig) -> con
             f"domain {domain.name!r} owns namespace {domain.namespace_name!r}; create the product there",
         )
     # The webhook may have been down (failurePolicy Ignore): a refused place never builds.
-    problems = placement.product_problems(product, world.domains, world.products.values(), seniority=True)
+    problems = placement.product_problems(product, world.domains, world.products, seniority=True)
     if problems:
         return cond.Desired(reasons.VALIDATED, "False", "LocationConflict", "; ".join(problems))
     python = product.spec.transform.python if product.spec.transform else None
@@ -405,15 +421,23 @@ def _build_conditions(
 
 
 def _freshness(product: DataProduct, status: DataProductStatus, now: datetime, plan: ProductPlan) -> cond.Desired:
+    """Fresh, in words that change only when the data or the SLA does: a message with the data's age in it
+    changed on every reconcile, so every reconcile of a published product wrote its status (10,000 writes
+    when the operator restarted under 10,000 products). The age is the datamesh_product_data_age_seconds
+    metric, and `kubectl get` shows it from status.dataUpdatedAt."""
     if status.data_updated_at is None:
         return cond.Desired(reasons.FRESH, "False", "NoData", "nothing published yet")
     deadline = scheduling.stale_at(product.spec, status.data_updated_at)
-    age = format_duration(now - status.data_updated_at)
+    sla, updated = product.spec.sla.freshness, _stamp(status.data_updated_at)
     if deadline is not None and now < deadline:
         plan.wake((deadline - now).total_seconds())
-        return cond.Desired(reasons.FRESH, "True", "WithinSla", f"data age {age}, SLA {product.spec.sla.freshness}")
-    message = f"data age {age} exceeds the SLA of {product.spec.sla.freshness}"
-    return cond.Desired(reasons.FRESH, "False", "Stale", message)
+        return cond.Desired(reasons.FRESH, "True", "WithinSla", f"data of {updated} within the SLA of {sla} until "
+                            f"{_stamp(deadline)}")  # fmt: skip
+    return cond.Desired(reasons.FRESH, "False", "Stale", f"data of {updated} exceeds the SLA of {sla}")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment.utcoffset() == timedelta(0) else moment.isoformat()
 
 
 def _ready_message(status: DataProductStatus) -> str:

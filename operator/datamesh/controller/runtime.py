@@ -77,6 +77,18 @@ CRD_DISCOVERY_DELAY = 5.0
 DRIFT_CHECK = timedelta(minutes=10)
 
 
+def awaits_action(product: DataProduct | None) -> bool:
+    """Whether a product holds a change the operator has not acted on: new (no status yet), a spec its status
+    does not reflect (observedGeneration behind), or a deletion. Its reconcile goes before the resync of
+    unchanged products that follows every start. (An unreadable product is reported, not built: no hurry.)"""
+    if product is None:
+        return False
+    if product.metadata.get("deletionTimestamp"):
+        return True
+    status = product.status
+    return status is None or status.observed_generation != int(product.metadata.get("generation") or 0)
+
+
 class DomainInUse(Exception):
     """A Domain still holds DataProducts; its deletion waits."""
 
@@ -133,7 +145,7 @@ class Runtime:
             self.queue.forget(("dp", *key))
             self.queue.add(("dp-gone", *key))
         elif self.cache.put_product(body):
-            self.queue.add(("dp", *key))
+            self.queue.add(("dp", *key), urgent=awaits_action(self.cache.world.products.get(key)))
         if event_type == "DELETED" or not known:
             # The domain's product count: debounced, one status write per burst of new products.
             self.queue.add_after(("domain", str((body.get("spec") or {}).get("domain", ""))), 2.0)
@@ -163,10 +175,12 @@ class Runtime:
             if item.product is not None
         }
 
-    def observe_alert_rule_crd(self) -> None:
-        """The PrometheusRule CRD came, changed or went: every product's rule is applied again (or skipped).
-        A few seconds later: discovery serves a new CRD a little after the API server reports it Established."""
-        self.alerts.crd_changed()
+    def observe_alert_rule_crd(self, event_type: str | None, body: dict[str, Any]) -> None:
+        """The PrometheusRule CRD came, changed or went: every product's rule is compared again (or skipped).
+        A few seconds later: discovery serves a new CRD a little after the API server reports it Established.
+        The same CRD delivered again (a re-list, a status update) is no news: nothing is re-queued."""
+        if not self.alerts.crd_event(event_type, body):
+            return
         for namespace, name in list(self.cache.world.products):
             self.queue.add_after(("dp", namespace, name), CRD_DISCOVERY_DELAY)
 

@@ -3,12 +3,16 @@
 Many events about one object fold into one reconcile; one object is never reconciled by two workers at
 once; and a reconcile can ask to run again later (timers for freshness and schedules) without a task per
 object.
+
+Keys added as urgent go before the others: after a start every product is queued for a resync, and a new or
+changed one waited behind all of them (10,000 reconciles with nothing to do) before the operator acted on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 
 logger = logging.getLogger(__name__)
@@ -26,7 +30,10 @@ class WorkQueue:
     def __init__(self, handler: Callable[[Hashable], Awaitable[float | None]], *, workers: int) -> None:
         self._handler = handler
         self._workers = workers
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
+        # One token per queued key; the keys wait in two lanes, urgent first.
+        self._tokens: asyncio.Queue[None] = asyncio.Queue()
+        self._urgent: deque[Hashable] = deque()
+        self._normal: deque[Hashable] = deque()
         self._queued: set[Hashable] = set()
         self._active: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
@@ -38,15 +45,20 @@ class WorkQueue:
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._urgent) + len(self._normal)
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, *, urgent: bool = False) -> None:
+        """Queue a key once; `urgent` puts it (or moves it, if queued already) before the others."""
         if key in self._active:
             self._dirty.add(key)  # run once more after the current reconcile
             return
         if key not in self._queued:
             self._queued.add(key)
-            self._queue.put_nowait(key)
+            (self._urgent if urgent else self._normal).append(key)
+            self._tokens.put_nowait(None)
+        elif urgent and key in self._normal:
+            self._normal.remove(key)
+            self._urgent.append(key)
 
     def add_after(self, key: Hashable, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -80,7 +92,8 @@ class WorkQueue:
 
     async def _work(self) -> None:
         while True:
-            key = await self._queue.get()
+            await self._tokens.get()
+            key = self._urgent.popleft() if self._urgent else self._normal.popleft()
             self._queued.discard(key)
             self._active.add(key)
             retry: float | None = None

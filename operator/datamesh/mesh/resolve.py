@@ -63,7 +63,7 @@ def base_location(product: DataProduct, world: World) -> str | None:
     domain = world.domains.get(product.spec.domain)
     if domain is None:
         return None
-    if placement.product_problems(product, world.domains, world.products.values(), seniority=True):
+    if placement.product_problems(product, world.domains, world.products, seniority=True):
         return None
     return placement.product_location(product, domain)
 
