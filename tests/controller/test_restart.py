@@ -42,3 +42,16 @@ def test_a_deletion_goes_first(product: DataProduct) -> None:
 
 def test_an_unreadable_product_is_reported_in_turn() -> None:
     assert not awaits_action(None)
+
+
+def test_a_workspace_is_checked_for_drift_once_per_period_not_on_every_domain_event() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from datamesh.controller.runtime import DRIFT_CHECK, workspace_check_due
+
+    applied = datetime(2026, 12, 2, tzinfo=UTC)
+    assert workspace_check_due(None, applied)  # never applied by this process (a start): apply it
+    assert not workspace_check_due(applied, applied + DRIFT_CHECK / 2)
+    # Long after the condition's own transition the check is not due again until a period after the last apply.
+    assert not workspace_check_due(applied + timedelta(hours=5), applied + timedelta(hours=5, minutes=1))
+    assert workspace_check_due(applied, applied + DRIFT_CHECK + timedelta(seconds=1))

@@ -127,6 +127,8 @@ class Runtime:
         self._messages: dict[tuple[str, str], str] = {}
         # What the table's log says of a finished build's claimed publish, checked once per build.
         self._verifications: dict[tuple[str, str], Verification] = {}
+        #: When this process last applied each domain's workspace (its drift check is due DRIFT_CHECK later).
+        self._workspace_checked: dict[str, datetime] = {}
         #: Per domain with `engine: connect`, its warm engine as this process knows it.
         self._engines: dict[str, engine.EngineState] = {}
 
@@ -827,8 +829,7 @@ class Runtime:
             # A product turning executors on (or the last one off) changes the workspace's bindings.
             and self._workspace_executors.get(name) == executors
         )
-        last = cond.find(old.conditions, "WorkspaceReady")
-        drift_check_due = last is None or now() - last.last_transition_time > DRIFT_CHECK
+        drift_check_due = workspace_check_due(self._workspace_checked.get(name), now())
         refusals: list[str] = []  # a provisioned workspace's storage was not refused
         if provisioned and not drift_check_due:
             # Only the product count may have changed: no need to re-apply a dozen children.
@@ -839,6 +840,7 @@ class Runtime:
             desired.append(await self._provision(domain, claims))
             if desired[-1].status == "True":
                 self._provisioned.add((name, generation))
+                self._workspace_checked[name] = now()
         desired.append(await self._storage_condition(domain, workspace_ready=desired[0].status == "True",
                                                      refusals=refusals))  # fmt: skip
         ready = cond.summarize(desired, ready_reason="Provisioned", ready_message=f"workspace {domain.namespace_name}")
@@ -993,6 +995,13 @@ class Runtime:
                 {"apiVersion": API_VERSION, "kind": "Domain", "metadata": meta}, "Warning", "DeletionBlocked", message
             )
             raise DomainInUse(message)
+
+
+def workspace_check_due(last_checked: datetime | None, current: datetime) -> bool:
+    """Whether a domain's workspace is applied again to put back what someone changed by hand: when this process
+    has not applied it yet, or DRIFT_CHECK after it last did. (Judged by the WorkspaceReady condition's transition
+    time, it stayed due for good once the condition was older than DRIFT_CHECK: every domain event re-applied it.)"""
+    return last_checked is None or current - last_checked > DRIFT_CHECK
 
 
 def _with_nulls(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
