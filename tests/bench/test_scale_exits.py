@@ -144,7 +144,9 @@ def test_an_error_stops_every_process(state: Path) -> None:
 def test_a_normal_run_reports_and_stops_every_process(state: Path) -> None:
     bench = Bench(state, "--idle-seconds", "1")
     assert bench.wait(timeout=400) == 0, bench.stderr
-    results = json.loads(bench.stdout[: bench.stdout.rindex("}") + 1])
+    # The results document first, then a one-line summary of the targets.
+    results, end = json.JSONDecoder().raw_decode(bench.stdout)
+    assert "to the floor" in bench.stdout[end:]
     assert results["products"] == 20 and results["clock_stopped_by"] in ("watch event", "re-list")
     assert results["operator_validated_with_jobs_s"] > 0
     assert processes_of(state) == {}
