@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from datamesh.build.sqlguard import Node
 from datamesh.build.transform import run_transform
 from datamesh.manifests import load_mesh
 from datamesh.mesh.contract import BuildRequest, ResolvedInput
+from tests.build.connect_client import tiny_inputs
 
 from .conftest import DemoLake
 
@@ -206,29 +206,9 @@ RESULT_COLUMNS = ["id", "customer_id", "amount", "qty", "qty_d", "ts", "product"
 
 @pytest.fixture(scope="module")
 def inputs(spark: Any) -> dict[str, Any]:
-    """Tiny input frames registered as views the way inputs.register does (a dotted name is ONE identifier)."""
-    customers = spark.createDataFrame(
-        [
-            (1, "Ann", "north", ["vip", "x"], date(2024, 1, 1)),
-            (2, "Bob", None, [], date(2024, 2, 1)),
-            (3, "Cy", "south", None, None),
-        ],
-        "id INT, name STRING, region STRING, tags ARRAY<STRING>, created DATE",
-    )
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    orders = spark.createDataFrame(
-        [
-            (10, 1, 12.5, 2, 2.0, t0, "a", " hi "),
-            (11, 1, 3.0, 1, 1.0, t0.replace(month=2), "b", None),
-            (12, 2, 7.25, 5, 5.0, t0.replace(month=3), "a", "note"),
-            (13, 9, 0.5, None, None, t0.replace(month=4), "c", "x"),
-        ],
-        "id INT, customer_id INT, amount DOUBLE, qty INT, qty_d DOUBLE, ts TIMESTAMP, product STRING, note STRING",
-    )
-    frames = {"customers": customers, "orders": orders, "bronze.crm.customers": customers}
-    for view, frame in frames.items():
-        frame.createOrReplaceTempView(f"`{view}`" if "." in view else view)
-    return frames
+    """Tiny input frames registered as views the way inputs.register does (a dotted name is ONE identifier); the
+    Connect tests register the very same ones in their client process."""
+    return tiny_inputs(spark)
 
 
 def _refused(run: Any) -> BuildError:
