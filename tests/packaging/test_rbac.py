@@ -79,6 +79,13 @@ ALLOWED: list[tuple[str, str, str | None]] = [
                        "networkpolicies.networking.k8s.io")],
     ("delete", "rolebindings.rbac.authorization.k8s.io", WORKSPACE),
     ("delete", "roles.rbac.authorization.k8s.io", WORKSPACE),
+    # the domain's warm engine (controller/engine.py): created anywhere in a workspace (a create cannot be limited
+    # to a name), read, changed and removed only under its own name. A Deployment makes pods as a Job does.
+    ("create", "deployments.apps", WORKSPACE),
+    ("create", "services", WORKSPACE),
+    *[(verb, f"{resource}/datamesh-engine", WORKSPACE) for verb in ("get", "patch", "delete")
+      for resource in ("deployments.apps", "services", "secrets", "serviceaccounts")],
+    ("delete", "networkpolicies.networking.k8s.io/datamesh-engine", WORKSPACE),
     # the masking key, in its own namespace
     ("create", "secrets", OWN),
     ("get", "secrets/datamesh-masking-key", OWN),
@@ -92,9 +99,13 @@ DENIED: list[tuple[str, str, str | None]] = [
     ("create", "jobs.batch", None),
     ("create", "jobs.batch", "kube-system"),
     ("delete", "jobs.batch", "default"),
-    ("create", "deployments.apps", WORKSPACE),
+    ("create", "deployments.apps", None),
+    ("create", "deployments.apps", "default"),
+    ("delete", "deployments.apps/someone-elses", WORKSPACE),
+    ("patch", "services/someone-elses", WORKSPACE),
+    ("delete", "networkpolicies.networking.k8s.io/datamesh-default", WORKSPACE),
     *[("create", resource, None) for resource in ("services", "configmaps", "persistentvolumeclaims", "secrets")],
-    ("create", "services", WORKSPACE),
+    ("create", "services", "default"),
     ("create", "configmaps", WORKSPACE),
     ("create", "secrets", "kube-system"),
     ("get", "secrets", None),
