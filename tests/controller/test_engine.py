@@ -197,3 +197,25 @@ def test_build_pods_may_reach_the_engine_only_in_a_domain_that_has_one(lake: Pat
     to_engine = [r for r in egress(mesh.domains["sales"]) if "to" in r]
     assert to_engine and to_engine[0]["to"][0]["podSelector"]["matchLabels"] == {LABEL_ENGINE: "server"}
     assert not [r for r in egress(mesh.domains["marketing"]) if "to" in r]
+
+
+@pytest.mark.parametrize(
+    ("compute", "field"),
+    [
+        ({"engine": "spark-connect"}, "engine"),
+        ({"engine": "connect", "connect": {"idleAfter": "10 seconds"}}, "idleAfter"),  # would churn JVMs
+        ({"engine": "connect", "connect": {"idleAfter": "3 days"}}, "idleAfter"),  # a domain's memory held for days
+        ({"engine": "connect", "connect": {"idleAfter": "${env:HOME}"}}, "idleAfter"),
+        ({"engine": "connect", "connect": {"resources": {"cpu": "65"}}}, "cpu"),
+        ({"engine": "connect", "connect": {"resources": {"memory": "-1Gi"}}}, "memory"),
+        ({"engine": "connect", "connect": {"token": "mine"}}, "token"),  # the token is the operator's to make
+    ],
+)
+def test_hostile_engine_settings_are_refused_naming_the_field(compute: dict[str, Any], field: str) -> None:
+    from pydantic import ValidationError
+
+    body = {"metadata": {"name": "d"}, "spec": {"owner": "o", "description": "d", "storage": {"location": "/lake/d"},
+                                               "compute": compute}}  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        Domain.model_validate(body)
+    assert field in str(refused.value)
