@@ -320,6 +320,10 @@ class Runtime:
         # Decided on the new status: the reconcile that records the first publish hands out the profiles too.
         shared = await self._share(product.model_copy(update={"status": plan.status}), current)
         plan.status.shares, plan.status.handled_share_rotation = shared.shares, shared.handled_rotation
+        if shared.shares and not (product.status and product.status.shares):
+            # The shares finalizer is decided from the stored status, which gets its first shares below: look again
+            # at once rather than wait for this write's own watch event (it no longer queues a reconcile).
+            plan.wake(1.0)
         if self.catalog is not None:
             # Queued, not written: should the write not land, the product is looked at again (CatalogSynced=False).
             synced = self.catalog.sync_product(
