@@ -33,3 +33,31 @@ def test_both_at_once_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "not allowed with argument" in capsys.readouterr().err
     with pytest.raises(ValueError):
         peering_options(True, "x")
+
+
+def test_the_operator_does_not_load_the_other_commands_libraries() -> None:
+    """The long-running operator keeps what it imports for its whole life: the build's pyarrow and numpy (the
+    demo-data and build commands) and the catalog's SQLAlchemy and Alembic (off by default) stay out, ~85 MB."""
+    import subprocess
+    import sys
+
+    heavy = ("pyarrow", "numpy", "pandas", "pyspark", "sqlalchemy", "alembic")
+    script = (
+        "import sys\n"
+        "from datamesh.cli.main import build_parser, requested_command\n"
+        "build_parser(requested_command(['operator', '--standalone'])).parse_args(['operator', '--standalone'])\n"
+        "import datamesh.cli.operator_cmd, datamesh.controller.handlers\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == ""
+
+
+def test_the_command_named_is_found_among_options() -> None:
+    from datamesh.cli.main import requested_command
+
+    assert requested_command(["operator", "--standalone"]) == "operator"
+    assert requested_command(["--version"]) is None
+    assert requested_command(["nonsense", "x"]) is None
+    # Every command still parses with only its own module loaded.
+    assert build_parser("validate").parse_args(["validate", "x.yaml"]).command == "validate"

@@ -21,7 +21,6 @@ from datamesh.api import API_VERSION, DataProduct, Domain, reasons
 from datamesh.api.dataproduct import DataProductStatus
 from datamesh.api.domain import DomainStatus
 from datamesh.api.governancepolicy import GovernancePolicyStatus
-from datamesh.catalog.sharing.tokens import TOKEN_BYTES
 from datamesh.controller import children as domain_children
 from datamesh.controller import conditions as cond
 from datamesh.controller import deletion, engine, jobs, jobviews, metrics, secrets, storage
@@ -44,6 +43,7 @@ from datamesh.controller.verify import Mismatch, Verification, verify_publicatio
 from datamesh.controller.workqueue import WorkQueue
 from datamesh.mesh import lifecycle
 from datamesh.mesh.resolve import AccessDecider, allow_all, output_location, resolve_inputs
+from datamesh.sharing_tokens import TOKEN_BYTES
 
 logger = logging.getLogger("datamesh.controller")
 if TYPE_CHECKING:
@@ -856,7 +856,8 @@ class Runtime:
         status.storage_location = domain.spec.storage.location
         if status.to_wire() != old.to_wire():
             await self.kube.patch_status(API_VERSION, "Domain", name, None, status.to_wire())
-            domain.status = status
+            # Cached models are read-only (controller/shared_fields.py): the cache gets a new one.
+            domain = self.cache.world.domains[name] = domain.model_copy(update={"status": status})
             if self.catalog is not None:
                 self.catalog.sync_domain(domain)
         engine_wake = await self._reconcile_engine(domain, changed=old.observed_generation != generation)

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from datamesh.api import DataProduct
 from datamesh.api.dataproduct import Share
-from datamesh.catalog.sharing.tokens import token_hash
 from datamesh.mesh.access import share_readers
 from datamesh.mesh.world import World
+from datamesh.sharing_tokens import token_hash
 
 ROTATE_ANNOTATION = "datamesh.dev/rotate-share"
 SHARES_SECRET = "datamesh-shares"

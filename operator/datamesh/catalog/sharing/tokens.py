@@ -5,7 +5,6 @@ hash again with `hmac.compare_digest` keeps the final check constant-time whatev
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -16,8 +15,9 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from datamesh.catalog.models import ShareTokenRow
+from datamesh.sharing_tokens import TOKEN_BYTES, token_hash
 
-TOKEN_BYTES = 32
+__all__ = ["TOKEN_BYTES", "IssuedToken", "issue", "recipient_for", "store", "token_hash"]
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,6 @@ class IssuedToken:
     recipient: str
     token: str
     expires_at: datetime
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def issue(session: Session, recipient: str, *, now: datetime, lifetime: timedelta, rotate: bool) -> IssuedToken:
