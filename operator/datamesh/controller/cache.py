@@ -17,6 +17,7 @@ from datamesh.api import DataProduct, Domain, GovernancePolicy
 from datamesh.api.dataproduct import DataProductSpec, DataProductStatus
 from datamesh.controller.jobs import LABEL_PRODUCT
 from datamesh.controller.jobviews import is_finished
+from datamesh.controller.shared_fields import FieldSets
 from datamesh.manifests import Problem, problems_of
 from datamesh.mesh.world import World
 
@@ -100,6 +101,8 @@ class Cache:
     #: The last build Job of a product deleted before it finished (by a user, not by us), so the product's
     #: reconcile can tell "deleted" from "its watch event has not arrived yet".
     lost_jobs: dict[ProductKey, dict[str, Any]] = field(default_factory=dict)
+    #: Cached models share their sets of given fields (most of their memory): they are read-only.
+    field_sets: FieldSets = field(default_factory=FieldSets)
 
     # ------------------------------------------------------------------ products
     def put_product(self, body: dict[str, Any]) -> bool:
@@ -118,6 +121,7 @@ class Cache:
             self.world.products.pop(key, None)
             self.invalid_products[key] = InvalidProduct(body, _problems(error, "spec", "DataProduct", "/".join(key)))
             return True
+        self.field_sets.share(product)
         self.invalid_products.pop(key, None)
         self.world.products[key] = product
         return True
@@ -136,7 +140,9 @@ class Cache:
     def put_domain(self, body: dict[str, Any]) -> str:
         name = str(body.get("metadata", {}).get("name", ""))
         try:
-            self.world.domains[name] = Domain.model_validate(body)
+            domain = Domain.model_validate(body)
+            self.field_sets.share(domain)
+            self.world.domains[name] = domain
             self.invalid_domains.pop(name, None)
         except Exception as error:
             self.world.domains.pop(name, None)
@@ -150,7 +156,9 @@ class Cache:
     def put_policy(self, body: dict[str, Any]) -> None:
         name = str(body.get("metadata", {}).get("name", ""))
         try:
-            self.world.policies[name] = GovernancePolicy.model_validate(body)
+            policy = GovernancePolicy.model_validate(body)
+            self.field_sets.share(policy)
+            self.world.policies[name] = policy
             self.invalid_policies.pop(name, None)
         except Exception as error:
             self.world.policies.pop(name, None)
