@@ -40,9 +40,19 @@ def peering_options(standalone: bool, peering: str | None) -> dict[str, Any]:
     return {"standalone": None, "peering_name": peering}
 
 
+def keep_unused_clients_out() -> None:
+    """kopf imports the official `kubernetes` client, when installed, only to recognise its objects, which the
+    operator never hands it; kopf logs in through our own handler (controller/login.py). Kept out of the operator
+    process: ~34 MB less for its whole life (the package stays installed for `datamesh api` and the kubectl
+    plugin). Call before kopf is imported."""
+    for name in ("kubernetes", "kubernetes_asyncio"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
+    keep_unused_clients_out()
     import kopf
 
     from datamesh import settings

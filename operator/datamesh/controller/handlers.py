@@ -5,6 +5,7 @@ This is the only module that uses kopf's decorators. Run it with `datamesh opera
 
 from __future__ import annotations
 
+import functools
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -17,7 +18,9 @@ from datamesh.admission import certs as webhook_certs
 from datamesh.admission import review
 from datamesh.controller import metrics
 from datamesh.controller.config import OperatorConfig
+from datamesh.controller.credentials import Authenticator
 from datamesh.controller.kube import Kube, load_credentials
+from datamesh.controller.login import Login
 from datamesh.controller.runtime import DomainInUse, Runtime
 from datamesh.mesh import access
 from datamesh.monitoring import rules as alert_rules
@@ -33,6 +36,17 @@ WATCHED_NAMESPACES = "watched_namespaces"
 def _runtime(memo: kopf.Memo) -> Runtime:
     runtime: Runtime = memo["runtime"]
     return runtime
+
+
+@functools.cache
+def _login() -> Login:
+    return Login(Authenticator(load_credentials()))
+
+
+@kopf.on.login()
+async def login(**_: Any) -> kopf.ConnectionInfo:
+    # kopf's watches use the operator's own credentials and renewal rules (controller/login.py).
+    return kopf.ConnectionInfo(**await _login().fields())
 
 
 @kopf.on.startup()
