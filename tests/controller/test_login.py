@@ -37,7 +37,8 @@ def test_asked_again_before_it_expired_means_refused_and_renews_at_once() -> Non
 
 
 def test_a_static_credential_is_handed_back_unchanged() -> None:
-    config = Config("https://k", ca_data="-----BEGIN CERTIFICATE-----\n...", verify=False, cert_file="/c", key_file="/k")
+    pem = "-----BEGIN CERTIFICATE-----\n..."
+    config = Config("https://k", ca_data=pem, verify=False, cert_file="/c", key_file="/k")
     login = Login(Authenticator(config, FakeClock(NOW)))
 
     async def scenario() -> list[dict[str, object]]:
