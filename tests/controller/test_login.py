@@ -14,14 +14,25 @@ from datamesh.controller.login import Login, connection_fields
 from tests.controller.test_credentials import NOW, CountingReader, FakeClock
 
 
-def test_a_token_file_credential_expires_when_it_is_due_to_be_read_again() -> None:
+def test_a_token_file_credential_has_no_expiry_and_is_read_again_when_refused() -> None:
+    """kopf closes a credential's watches at its expiry and lists everything again: a token file read every minute
+    must not expire for kopf every minute."""
     clock = FakeClock(NOW)
     login = Login(Authenticator(Config("https://k:6443", ca_file="/ca.crt", token_file="/t"), clock, CountingReader()))
     fields = asyncio.run(login.fields())
     assert fields["token"] == "token-1" and fields["ca_path"] == "/ca.crt" and fields["ca_data"] is None
-    assert fields["expiration"] == datetime.fromtimestamp(NOW + 60, UTC)
+    assert fields["expiration"] is None
     kopf.ConnectionInfo(**fields)  # kopf accepts exactly these fields
-    clock.now += 60  # kopf asks again at the expiration: a new read
+    clock.now += 30  # kopf asks again well before a minute: refused, the file is read again
+    assert asyncio.run(login.fields())["token"] == "token-2"
+
+
+def test_an_exec_credential_expires_for_kopf_when_it_is_due() -> None:
+    clock = FakeClock(NOW)
+    login = Login(Authenticator(Config("https://k", exec=ExecConfig("plugin")), clock, CountingReader(period=600)))
+    fields = asyncio.run(login.fields())
+    assert fields["expiration"] == datetime.fromtimestamp(NOW + 600, UTC)
+    clock.now += 600  # kopf asks again at the expiry: the plugin runs again
     assert asyncio.run(login.fields())["token"] == "token-2"
 
 

@@ -2,10 +2,13 @@
 rules as its other requests.
 
 Without a login handler of ours, kopf logs in through the official `kubernetes` client's kubeconfig loader, which
-the operator would import for that alone (~34 MB resident for its whole life), and which renews an exec plugin's
-token only after a 401. Here kopf is told when a credential expires (`expiration`, from the Lease's `refresh_at`),
-and asks again then; when it asks again before that, the server refused the credential, and a refreshable one
-(exec plugin, token file) is renewed at once, as client-go does.
+the operator would import for that alone (~34 MB resident for its whole life). kopf asks again when the server
+refuses a credential (a 401), and then a refreshable one (exec plugin, token file) is renewed at once.
+
+kopf closes every watch stream of a credential when it expires, and each stream starts again with a full LIST
+(10,000 products at a time). So kopf is told an expiry only for an exec plugin's credential, which the server
+refuses after that moment anyway; a token file, which our own requests read again every minute, is kept until the
+server refuses it, as kopf's default login did.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ def connection_fields(config: Config, lease: Lease) -> dict[str, Any]:
         "token": lease.token,
         "certificate_path": lease.cert_file,
         "private_key_path": lease.key_file,
-        "expiration": datetime.fromtimestamp(lease.refresh_at, UTC) if lease.refresh_at is not None else None,
+        "expiration": (
+            datetime.fromtimestamp(lease.refresh_at, UTC)
+            if config.exec is not None and lease.refresh_at is not None
+            else None
+        ),
     }
 
 
@@ -40,7 +47,7 @@ class Login:
     async def fields(self) -> dict[str, Any]:
         lease = await self.authenticator.current()
         if lease is self._handed:
-            # Not due yet, so kopf is not asking because it expired: the API server answered 401 to it.
+            # kopf asks again for the credential it has: the API server answered 401 to it.
             lease = await self.authenticator.refused(lease) or lease
         self._handed = lease
         return connection_fields(self.authenticator.config, lease)
