@@ -112,3 +112,18 @@ def test_sharing_halves_the_memory_of_cached_statuses() -> None:
             tracemalloc.stop()
 
     assert traced(share=True) < 0.6 * traced(share=False)
+
+
+def test_a_combination_of_fields_goes_with_the_last_model_that_has_it() -> None:
+    sets = FieldSets()
+    kept = statuses(1)[0]
+    sets.share(kept)
+    combinations = len(sets)
+    churned = [DataProductStatus.model_validate({**STATUS, f"{field}": 1}) for field in ("rowCount", "consumerCount")]
+    for status in churned:
+        sets.share(status)
+    assert len(sets) == combinations + 2
+    del churned, status
+    gc.collect()
+    assert len(sets) == combinations
+    assert kept.model_dump(by_alias=True, exclude_unset=True)["tableVersion"] == 3

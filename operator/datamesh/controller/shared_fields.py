@@ -14,6 +14,7 @@ pydantic has no option for this; the set must stay a `set` (its serializer check
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, NoReturn
 
 from pydantic import BaseModel
@@ -47,10 +48,12 @@ class SharedFieldsSet(set[str]):
 
 
 class FieldSets:
-    """The shared sets, one per distinct combination of given fields (a few dozen for the whole API)."""
+    """The shared sets, one per distinct combination of given fields (a few dozen for the whole API). Held weakly:
+    a combination goes with the last model that has it, so tenants churning products with ever new combinations of
+    optional fields cannot grow the table for the operator's life."""
 
     def __init__(self) -> None:
-        self._sets: dict[frozenset[str], SharedFieldsSet] = {}
+        self._sets: weakref.WeakValueDictionary[frozenset[str], SharedFieldsSet] = weakref.WeakValueDictionary()
 
     def share(self, model: BaseModel) -> None:
         """Make `model` and every model inside it (in fields, lists, tuples and dict values) use shared sets."""
