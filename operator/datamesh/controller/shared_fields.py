@@ -5,8 +5,9 @@ pydantic keeps in every model instance a `set` of the fields it was given (`__py
 alone holds eight of them (its conditions, its last build), so they were ~6 KB of its ~10 KB, 60 MB of the operator's
 memory at 10,000 products (measured with tracemalloc, bench/README.md). Models given the same fields can share one
 set, as long as nobody adds to it. The cache's models are never changed in place (a new status is a new model or a
-`model_copy`), and the shared set refuses every change, so a change in place fails loudly instead of marking a field
-as given in every cached product at once. Copying it (`copy()`, `model_copy`, `deepcopy`) gives an ordinary,
+`model_copy`), and the shared set refuses every change but re-adding a name it holds (what pydantic does when a given
+field is assigned again), so a change in place that would mark a new field as given in every cached product at once
+fails loudly instead. Copying it (`copy()`, `model_copy`, `deepcopy`) gives an ordinary,
 private set again.
 
 pydantic has no option for this; the set must stay a `set` (its serializer checks the type), so it is a subclass.
