@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from datamesh.controller import handlers, logs  # importing handlers registers them
 
-    logs.configure(args.log_format, args.verbose)
+    logs.configure(args.log_format, args.verbose, quiet_handlers=handlers.EVENT_HANDLERS)
     asyncio.run(
         kopf.operator(
             clusterwide=not args.namespace,

@@ -19,6 +19,7 @@ from datamesh.admission import review
 from datamesh.controller import metrics
 from datamesh.controller.config import OperatorConfig
 from datamesh.controller.credentials import Authenticator
+from datamesh.controller.essence import EssenceWhereHandled
 from datamesh.controller.kube import Kube, load_credentials
 from datamesh.controller.login import Login
 from datamesh.controller.runtime import DomainInUse, Runtime
@@ -56,9 +57,8 @@ async def configure(
     # kopf's own bookkeeping lives under our prefix and never in .status (which our CRD schema prunes).
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    # No essence for kinds without change handlers: building one deep-copies every event's whole body.
+    settings.persistence.diffbase_storage = EssenceWhereHandled(prefix=GROUP, key="last-handled-configuration")
     # A watch that dies silently makes an operator blind (kopf #585, #957): bound every stream.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -194,6 +194,10 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 async def alert_rule_crd_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     # Products get their PrometheusRules once the Prometheus Operator's CRD is installed (controller/alert_rules.py).
     _runtime(memo).observe_alert_rule_crd(event.get("type"), dict(event["object"]))
+
+
+#: kopf's ids of the handlers above: they only hand each watch event to the runtime, so their success is not logged.
+EVENT_HANDLERS = ("product_event", "domain_event", "policy_event", "job_event", "alert_rule_crd_event")
 
 
 # Admission. failurePolicy Ignore (ignore_failures): while the operator is down, applies still go through and
