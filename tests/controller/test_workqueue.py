@@ -75,3 +75,62 @@ def test_urgent_keys_go_before_a_resync_of_everything() -> None:
 
     handled = asyncio.run(scenario())
     assert handled[:3] == ["new", "resync-50", "resync-0"] and len(handled) == len(set(handled)) == 101
+
+
+def test_keys_added_when_quiet_wait_for_a_pause_while_urgent_ones_go_at_once() -> None:
+    """The resyncs of an initial list are held while the list arrives; a new product on it is not."""
+
+    async def scenario() -> tuple[list[Hashable], list[Hashable], int]:
+        handled: list[Hashable] = []
+
+        async def handler(key: Hashable) -> float | None:
+            handled.append(key)
+            return None
+
+        queue = WorkQueue(handler, workers=2)
+        queue.quiet_seconds = 0.2
+        queue.start()
+        for index in range(10):  # a list arriving over 0.5 s, a key every 0.05 s
+            queue.add_when_quiet(f"resync-{index}")
+            if index == 5:
+                queue.add("new", urgent=True)
+            await asyncio.sleep(0.05)
+        during = list(handled)
+        depth = queue.depth
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(handled) == 11:
+                break
+        await queue.stop()
+        return during, handled, depth
+
+    during, handled, depth = asyncio.run(scenario())
+    assert during == ["new"] and depth == 10  # held keys count as waiting
+    assert handled == ["new", *(f"resync-{index}" for index in range(10))]
+
+
+def test_held_keys_go_at_the_latest_after_the_maximum_hold_and_are_not_handled_twice() -> None:
+    async def scenario() -> list[Hashable]:
+        handled: list[Hashable] = []
+
+        async def handler(key: Hashable) -> float | None:
+            handled.append(key)
+            return None
+
+        queue = WorkQueue(handler, workers=1)
+        queue.quiet_seconds, queue.quiet_max_seconds = 0.2, 0.3
+        queue.start()
+        queue.add_when_quiet("first")
+        queue.add_when_quiet("queued-meanwhile")
+        queue.add("queued-meanwhile")  # queued for itself: not again on release
+        for index in range(8):  # never quiet for 0.2 s, for 0.4 s
+            queue.add_when_quiet(f"k{index}")
+            await asyncio.sleep(0.05)
+        released = list(handled)
+        await asyncio.sleep(0.3)
+        await queue.stop()
+        assert "first" in released, "released by the maximum hold while keys kept coming"
+        return handled
+
+    handled = asyncio.run(scenario())
+    assert handled.count("queued-meanwhile") == 1 and len(handled) == len(set(handled)) == 10

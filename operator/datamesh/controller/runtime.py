@@ -142,21 +142,26 @@ class Runtime:
         key: ProductKey = (meta.get("namespace", ""), meta.get("name", ""))
         known = key in self.cache.product_versions
         before = self.cache.world.products.get(key)
+        # An object of kopf's initial list (type None) asks for a resync, held until the list is in (workqueue.py).
+        resync = self.queue.add_when_quiet if event_type is None else self.queue.add
         if event_type == "DELETED":
             self.cache.drop_product(key)
             self.queue.forget(("dp", *key))
             self.queue.add(("dp-gone", *key))
         elif self.cache.put_product(body):
-            self.queue.add(("dp", *key), urgent=awaits_action(self.cache.world.products.get(key)))
+            if awaits_action(self.cache.world.products.get(key)):
+                self.queue.add(("dp", *key), urgent=True)
+            else:
+                resync(("dp", *key))
         if event_type == "DELETED" or not known:
             # The domain's product count: debounced, one status write per burst of new products.
             self.queue.add_after(("domain", str((body.get("spec") or {}).get("domain", ""))), 2.0)
         # A product's status change (a new version, readiness) matters to whoever reads it.
         for downstream in self.cache.world.downstream_of(*key):
-            self.queue.add(("dp", downstream.namespace or "", downstream.name))
+            resync(("dp", downstream.namespace or "", downstream.name))
         # And a change of what it reads matters to the products it read and reads: their status.consumers.
         for upstream in self._upstreams_touched(before, self.cache.world.products.get(key)):
-            self.queue.add(("dp", *upstream))
+            resync(("dp", *upstream))
 
     def _upstreams_touched(self, before: DataProduct | None, after: DataProduct | None) -> set[ProductKey]:
         """The products whose consumers change when `before` becomes `after` (None: absent): none unless the
@@ -236,7 +241,8 @@ class Runtime:
         # only a new Job, a finished one and a deleted one do.
         news = event_type == "DELETED" or before is None or jobviews.is_finished(before) != jobviews.is_finished(body)
         if key is not None and news:
-            self.queue.add(("dp", *key))
+            # A listed Job (type None) is a resync of its product, held like the product's own.
+            (self.queue.add_when_quiet if event_type is None else self.queue.add)(("dp", *key))
 
     def _observe_engine_client(self, event_type: str | None, body: dict[str, Any]) -> None:
         """A build Job on a warm engine keeps it up while it runs; its end starts the idle clock."""

@@ -6,6 +6,10 @@ object.
 
 Keys added as urgent go before the others: after a start every product is queued for a resync, and a new or
 changed one waited behind all of them (10,000 reconciles with nothing to do) before the operator acted on it.
+
+Keys added "when quiet" (the resyncs of an initial list) are queued only once no such key came for a moment:
+the operator reads a list of thousands of objects in one thread, and resyncs run while it reads made the list,
+and with it a new product at its end, arrive that much later (3,000 products: 8 of 36 CPU-s, pyinstrument).
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ logger = logging.getLogger(__name__)
 #: ItemExponentialFailureRateLimiter): one broken object or an API outage must not spin a worker.
 FAILURE_BACKOFF_BASE = 1.0
 FAILURE_BACKOFF_MAX = 300.0
+
+
+#: "When quiet": keys wait until none came for QUIET_SECONDS, and never more than QUIET_MAX_SECONDS after the first.
+QUIET_SECONDS = 2.0
+QUIET_MAX_SECONDS = 60.0
 
 
 def failure_backoff(failures: int) -> float:
@@ -40,15 +49,23 @@ class WorkQueue:
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._failures: dict[Hashable, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: Keys added when quiet, in order, the loop time of the first, and the timer that queues them.
+        self._deferred: dict[Hashable, None] = {}
+        self._deferred_since = 0.0
+        self._deferred_timer: asyncio.TimerHandle | None = None
+        self.quiet_seconds = QUIET_SECONDS
+        self.quiet_max_seconds = QUIET_MAX_SECONDS
         self.errors = 0
         self.on_error: Callable[[Hashable], None] | None = None
 
     @property
     def depth(self) -> int:
-        return len(self._urgent) + len(self._normal)
+        """Keys waiting, held ones included (a caller waiting for an idle queue must wait for those too)."""
+        return len(self._urgent) + len(self._normal) + len(self._deferred)
 
     def add(self, key: Hashable, *, urgent: bool = False) -> None:
         """Queue a key once; `urgent` puts it (or moves it, if queued already) before the others."""
+        self._deferred.pop(key, None)  # queued now: not again when the held keys are released
         if key in self._active:
             self._dirty.add(key)  # run once more after the current reconcile
             return
@@ -59,6 +76,28 @@ class WorkQueue:
         elif urgent and key in self._normal:
             self._normal.remove(key)
             self._urgent.append(key)
+
+    def add_when_quiet(self, key: Hashable) -> None:
+        """Queue a key (normal lane) once no key was added this way for `quiet_seconds`, or at the latest
+        `quiet_max_seconds` after the first one waiting. Keys added meanwhile by `add` are not held."""
+        loop = asyncio.get_running_loop()
+        if not self._deferred:
+            self._deferred_since = loop.time()
+        self._deferred[key] = None
+        if self._deferred_timer is not None:
+            self._deferred_timer.cancel()
+        when = min(loop.time() + self.quiet_seconds, self._deferred_since + self.quiet_max_seconds)
+        self._deferred_timer = loop.call_at(when, self._release_deferred)
+
+    @property
+    def deferred(self) -> int:
+        return len(self._deferred)
+
+    def _release_deferred(self) -> None:
+        self._deferred_timer = None
+        keys, self._deferred = self._deferred, {}
+        for key in keys:
+            self.add(key)
 
     def add_after(self, key: Hashable, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -86,6 +125,8 @@ class WorkQueue:
     async def stop(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
+        if self._deferred_timer is not None:
+            self._deferred_timer.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
