@@ -61,8 +61,11 @@ def test_kinds_without_change_handlers_get_no_essence_and_nothing_to_diff() -> N
     pod: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}
     for body in (product(), job, pod):
         assert storage.build(body=as_body(body)) is None
-    # Nor was one ever stored on them (kopf stores an essence only after change handlers ran).
-    assert storage.fetch(body=as_body(product())) is None
+    # Nor is one read: kopf stores an essence only after change handlers ran, which these kinds have none of.
+    stored = product()
+    stored["metadata"]["annotations"] = {f"datamesh.dev/{KEY}": '{"spec": {"domain": "old"}}'}
+    assert storage.fetch(body=as_body(stored)) is None
+    assert storage.fetch(body=as_body(domain() | {"metadata": stored["metadata"]})) == {"spec": {"domain": "old"}}
 
 
 def test_group_kind_reads_core_and_grouped_api_versions() -> None:

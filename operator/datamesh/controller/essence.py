@@ -8,8 +8,9 @@ is the Domain's deletion. At a restart under 3,000 published products (and their
 the operator's CPU (pyinstrument: 30 of 74 CPU-s), and every product's event waited behind them.
 
 This storage is kopf's own annotations storage, unchanged for the kinds listed in `CHANGE_HANDLED`; for any
-other kind it builds no essence (None), which kopf treats as "nothing to diff". A test compares the list with
-kopf's registry, so adding a change handler without listing its kind fails there, not in production.
+other kind it neither builds nor reads an essence (None), which kopf treats as "nothing to diff". A test
+compares the list with kopf's registry, so adding a change handler without listing its kind fails there, not in
+production.
 """
 
 from __future__ import annotations
@@ -43,3 +44,9 @@ class EssenceWhereHandled(kopf.AnnotationsDiffBaseStorage):
             # kopf's own code checks for None before using a built essence (processing._detect_causes).
             return cast(kopf.BodyEssence, None)
         return super().build(body=body, extra_fields=extra_fields)
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        # Nothing is stored where nothing is built; reading the annotations for it cost ~0.4 ms an event.
+        if group_kind(body) not in self.kinds:
+            return None
+        return super().fetch(body=body)
