@@ -8,6 +8,17 @@ from collections.abc import Hashable
 from datamesh.controller.workqueue import FAILURE_BACKOFF_MAX, WorkQueue, failure_backoff
 
 
+def recording_queue(workers: int) -> tuple[WorkQueue, list[Hashable]]:
+    """A queue whose reconcile only records the key it was given, in order."""
+    handled: list[Hashable] = []
+
+    async def handler(key: Hashable) -> float | None:
+        handled.append(key)
+        return None
+
+    return WorkQueue(handler, workers=workers), handled
+
+
 def test_backoff_doubles_per_failure_up_to_a_ceiling() -> None:
     assert [failure_backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
     assert failure_backoff(30) == failure_backoff(10_000) == FAILURE_BACKOFF_MAX
@@ -52,13 +63,7 @@ def test_urgent_keys_go_before_a_resync_of_everything() -> None:
     """After a start every product is queued; a new one must not wait behind them all."""
 
     async def scenario() -> list[Hashable]:
-        handled: list[Hashable] = []
-
-        async def handler(key: Hashable) -> float | None:
-            handled.append(key)
-            return None
-
-        queue = WorkQueue(handler, workers=1)
+        queue, handled = recording_queue(workers=1)
         for index in range(100):
             queue.add(f"resync-{index}")
         queue.add("new", urgent=True)
@@ -81,13 +86,7 @@ def test_keys_added_when_quiet_wait_for_a_pause_while_urgent_ones_go_at_once() -
     """The resyncs of an initial list are held while the list arrives; a new product on it is not."""
 
     async def scenario() -> tuple[list[Hashable], list[Hashable], int]:
-        handled: list[Hashable] = []
-
-        async def handler(key: Hashable) -> float | None:
-            handled.append(key)
-            return None
-
-        queue = WorkQueue(handler, workers=2)
+        queue, handled = recording_queue(workers=2)
         queue.quiet_seconds = 0.2
         queue.start()
         for index in range(10):  # a list arriving over 0.5 s, a key every 0.05 s
@@ -111,13 +110,7 @@ def test_keys_added_when_quiet_wait_for_a_pause_while_urgent_ones_go_at_once() -
 
 def test_held_keys_go_at_the_latest_after_the_maximum_hold_and_are_not_handled_twice() -> None:
     async def scenario() -> list[Hashable]:
-        handled: list[Hashable] = []
-
-        async def handler(key: Hashable) -> float | None:
-            handled.append(key)
-            return None
-
-        queue = WorkQueue(handler, workers=1)
+        queue, handled = recording_queue(workers=1)
         queue.quiet_seconds, queue.quiet_max_seconds = 0.2, 0.3
         queue.start()
         queue.add_when_quiet("first")
