@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from secrets import token_urlsafe
@@ -142,8 +142,7 @@ class Runtime:
         key: ProductKey = (meta.get("namespace", ""), meta.get("name", ""))
         known = key in self.cache.product_versions
         before = self.cache.world.products.get(key)
-        # An object of kopf's initial list (type None) asks for a resync, held until the list is in (workqueue.py).
-        resync = self.queue.add_when_quiet if event_type is None else self.queue.add
+        resync = self._resync_adder(event_type)
         if event_type == "DELETED":
             self.cache.drop_product(key)
             self.queue.forget(("dp", *key))
@@ -162,6 +161,11 @@ class Runtime:
         # And a change of what it reads matters to the products it read and reads: their status.consumers.
         for upstream in self._upstreams_touched(before, self.cache.world.products.get(key)):
             resync(("dp", *upstream))
+
+    def _resync_adder(self, event_type: str | None) -> Callable[[Hashable], None]:
+        """How to queue a look that an event asks for: an object of kopf's initial list (type None, a product or a
+        Job) asks for a resync, held until the list is in (workqueue.py); any other event is queued at once."""
+        return self.queue.add_when_quiet if event_type is None else self.queue.add
 
     def _upstreams_touched(self, before: DataProduct | None, after: DataProduct | None) -> set[ProductKey]:
         """The products whose consumers change when `before` becomes `after` (None: absent): none unless the
@@ -241,8 +245,7 @@ class Runtime:
         # only a new Job, a finished one and a deleted one do.
         news = event_type == "DELETED" or before is None or jobviews.is_finished(before) != jobviews.is_finished(body)
         if key is not None and news:
-            # A listed Job (type None) is a resync of its product, held like the product's own.
-            (self.queue.add_when_quiet if event_type is None else self.queue.add)(("dp", *key))
+            self._resync_adder(event_type)(("dp", *key))
 
     def _observe_engine_client(self, event_type: str | None, body: dict[str, Any]) -> None:
         """A build Job on a warm engine keeps it up while it runs; its end starts the idle clock."""

@@ -49,9 +49,10 @@ class WorkQueue:
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._failures: dict[Hashable, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        #: Keys added when quiet, in order, the loop time of the first, and the timer that queues them.
+        #: Keys added when quiet, in order, the loop times of the first and the last, and the timer that queues them.
         self._deferred: dict[Hashable, None] = {}
         self._deferred_since = 0.0
+        self._deferred_last = 0.0
         self._deferred_timer: asyncio.TimerHandle | None = None
         self.quiet_seconds = QUIET_SECONDS
         self.quiet_max_seconds = QUIET_MAX_SECONDS
@@ -80,20 +81,26 @@ class WorkQueue:
     def add_when_quiet(self, key: Hashable) -> None:
         """Queue a key (normal lane) once no key was added this way for `quiet_seconds`, or at the latest
         `quiet_max_seconds` after the first one waiting. Keys added meanwhile by `add` are not held."""
+        # One timer for the whole hold, looked at again when it fires: not a new one per key (thousands a list).
         loop = asyncio.get_running_loop()
+        now = loop.time()
         if not self._deferred:
-            self._deferred_since = loop.time()
+            self._deferred_since = now
         self._deferred[key] = None
-        if self._deferred_timer is not None:
-            self._deferred_timer.cancel()
-        when = min(loop.time() + self.quiet_seconds, self._deferred_since + self.quiet_max_seconds)
-        self._deferred_timer = loop.call_at(when, self._release_deferred)
+        self._deferred_last = now
+        if self._deferred_timer is None:
+            self._deferred_timer = loop.call_at(now + self.quiet_seconds, self._release_deferred)
 
     @property
     def deferred(self) -> int:
         return len(self._deferred)
 
     def _release_deferred(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = min(self._deferred_last + self.quiet_seconds, self._deferred_since + self.quiet_max_seconds)
+        if loop.time() < due:  # keys came meanwhile: not quiet yet
+            self._deferred_timer = loop.call_at(due, self._release_deferred)
+            return
         self._deferred_timer = None
         keys, self._deferred = self._deferred, {}
         for key in keys:
