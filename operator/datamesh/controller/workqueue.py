@@ -91,10 +91,6 @@ class WorkQueue:
         if self._deferred_timer is None:
             self._deferred_timer = loop.call_at(now + self.quiet_seconds, self._release_deferred)
 
-    @property
-    def deferred(self) -> int:
-        return len(self._deferred)
-
     def _release_deferred(self) -> None:
         loop = asyncio.get_running_loop()
         due = min(self._deferred_last + self.quiet_seconds, self._deferred_since + self.quiet_max_seconds)
